@@ -1,0 +1,1 @@
+//! traffic-sentinel-client (under construction by its issue).

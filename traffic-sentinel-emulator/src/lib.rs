@@ -1,0 +1,1 @@
+//! traffic-sentinel-emulator (under construction by its issue).

@@ -1,0 +1,1 @@
+//! usage-correlator (under construction by its issue).
