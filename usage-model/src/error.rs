@@ -1,3 +1,7 @@
+use time::OffsetDateTime;
+
+use crate::RecordId;
+
 /// The error type of this crate.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -16,9 +20,9 @@ pub enum Error {
     #[error("empty collection window [{start}, {end})")]
     EmptyWindow {
         /// The start that was given.
-        start: time::OffsetDateTime,
+        start: OffsetDateTime,
         /// The end that was given.
-        end: time::OffsetDateTime,
+        end: OffsetDateTime,
     },
     /// Adding byte counts overflowed `u64`.
     #[error("byte count overflow adding {left} and {right}")]
@@ -36,4 +40,60 @@ pub enum Error {
         /// The address.
         ip: std::net::IpAddr,
     },
+    /// An instant has no UTC equivalent within the range of
+    /// [`OffsetDateTime`] (only possible at the very ends of that range).
+    #[error("timestamp {value} is out of range in UTC")]
+    TimeOutOfRange {
+        /// The instant that was given.
+        value: OffsetDateTime,
+    },
+    /// A line of an events file could not be read as an event.
+    ///
+    /// Displayed as `line 12: field "at": invalid RFC 3339 timestamp "…"`, or
+    /// without the field part when the line as a whole is wrong.
+    #[error("line {line}: {}{reason}", field_prefix(*field))]
+    EventLine {
+        /// The 1-based line number.
+        line: usize,
+        /// The field that was wrong (`"id"`, `"type"`, `"at"`, `"zone"`,
+        /// `"account"` or `"ip"`), or `None` when the line itself was wrong
+        /// (not JSON, not an object, trailing text, …).
+        field: Option<&'static str>,
+        /// What was wrong, with the offending value quoted.
+        reason: String,
+    },
+    /// Reading or writing a line of an events file failed.
+    #[error("line {line}: i/o error: {source}")]
+    Io {
+        /// The 1-based number of the line being read or written.
+        line: usize,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An event's instant cannot be written as RFC 3339, whose years run
+    /// from 0000 to 9999.
+    #[error("event {id}: timestamp {at} cannot be written as RFC 3339 (year must be 0000 to 9999)")]
+    UnwritableTimestamp {
+        /// The event's id.
+        id: u64,
+        /// The instant that was refused.
+        at: OffsetDateTime,
+    },
+    /// A deserialized [`UsageRecord`](crate::UsageRecord) carries an id that
+    /// is not the id of its `(zone, account, ip, start, end)`.
+    #[error("record id {found} does not match its fields (expected {expected})")]
+    RecordIdMismatch {
+        /// The id the record carried.
+        found: RecordId,
+        /// The id computed from its fields.
+        expected: RecordId,
+    },
+}
+
+fn field_prefix(field: Option<&'static str>) -> String {
+    match field {
+        Some(name) => format!("field \"{name}\": "),
+        None => String::new(),
+    }
 }

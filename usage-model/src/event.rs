@@ -1,3 +1,4 @@
+use std::fmt;
 use std::net::IpAddr;
 
 use time::OffsetDateTime;
@@ -5,12 +6,17 @@ use time::OffsetDateTime;
 use crate::{AccountId, ZoneId};
 
 /// What an [`IpEvent`] does to its address.
+///
+/// Displayed (and, with the `serde` feature, serialized) as its CloudStack
+/// `usage_event` type: `NET.IPASSIGN` or `NET.IPRELEASE`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum IpEventKind {
     /// The address was given to the account (CloudStack `NET.IPASSIGN`).
+    #[cfg_attr(feature = "serde", serde(rename = "NET.IPASSIGN"))]
     Assign,
     /// The address was taken back from the account (CloudStack `NET.IPRELEASE`).
+    #[cfg_attr(feature = "serde", serde(rename = "NET.IPRELEASE"))]
     Release,
 }
 
@@ -33,13 +39,27 @@ impl IpEventKind {
     }
 }
 
+impl fmt::Display for IpEventKind {
+    /// Writes the CloudStack type, as [`IpEventKind::cloudstack_type`].
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.cloudstack_type())
+    }
+}
+
 /// One assign or release of an address, as logged by the cloud.
+///
+/// Events are read from and written to files in the JSON Lines format of
+/// [`read_events`](crate::read_events) and [`write_events`](crate::write_events).
+/// With the `serde` feature an event serializes with the same keys and values
+/// as that format (`type` is `NET.IPASSIGN` or `NET.IPRELEASE`, `at` is
+/// RFC 3339 in UTC).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct IpEvent {
     /// Unique id of the event; the tie-breaker for events at the same instant.
     pub id: u64,
     /// When it happened (UTC).
+    #[cfg_attr(feature = "serde", serde(with = "crate::rfc3339::serde_utc"))]
     pub at: OffsetDateTime,
     /// The zone the address belongs to.
     pub zone: ZoneId,
@@ -48,5 +68,39 @@ pub struct IpEvent {
     /// The address.
     pub ip: IpAddr,
     /// Assign or release.
+    #[cfg_attr(feature = "serde", serde(rename = "type"))]
     pub kind: IpEventKind,
+}
+
+impl IpEvent {
+    /// The key events are processed in: by instant, then by id.
+    ///
+    /// Sorting by this key gives the order DESIGN's ownership rules assume;
+    /// events with equal keys are duplicates of one another.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use usage_model::{AccountId, IpEvent, IpEventKind, ZoneId};
+    /// use time::macros::datetime;
+    ///
+    /// let event = |id, at| IpEvent {
+    ///     id,
+    ///     at,
+    ///     zone: ZoneId::new("zone-1").unwrap(),
+    ///     account: AccountId::new("acct-42").unwrap(),
+    ///     ip: "203.0.113.7".parse().unwrap(),
+    ///     kind: IpEventKind::Assign,
+    /// };
+    /// let mut events = vec![
+    ///     event(9, datetime!(2026-11-01 11:00 UTC)),
+    ///     event(8, datetime!(2026-11-01 10:00 UTC)),
+    ///     event(3, datetime!(2026-11-01 10:00 UTC)),
+    /// ];
+    /// events.sort_by_key(IpEvent::sort_key);
+    /// assert_eq!(events.iter().map(|e| e.id).collect::<Vec<_>>(), [3, 8, 9]);
+    /// ```
+    pub fn sort_key(&self) -> (OffsetDateTime, u64) {
+        (self.at, self.id)
+    }
 }

@@ -20,18 +20,56 @@
 //! // The id depends only on (zone, account, ip, start, end): replays upsert.
 //! assert_eq!(record.id.to_string().len(), 32);
 //! ```
+//!
+//! Events come from a JSON Lines file (DESIGN §9), read from any
+//! [`BufRead`](std::io::BufRead) with [`read_events`] (all or nothing) or
+//! [`EventReader`] (streaming), and written with [`write_events`]:
+//!
+//! ```
+//! use usage_model::{read_events, write_events, IpEventKind};
+//!
+//! let input: &[u8] = br#"{"id":17,"type":"NET.IPASSIGN","at":"2026-11-01T10:00:00Z","zone":"zone-1","account":"acct-42","ip":"203.0.113.7"}
+//! {"id":18,"type":"NET.IPRELEASE","at":"2026-11-01T13:00:00+02:00","zone":"zone-1","account":"acct-42","ip":"203.0.113.7"}
+//! "#;
+//! let events = read_events(input)?;
+//! assert_eq!(events[0].kind, IpEventKind::Assign);
+//! // Any offset is read; every instant is kept in UTC.
+//! assert_eq!(events[1].at, time::macros::datetime!(2026-11-01 11:00 UTC));
+//!
+//! let mut output = Vec::new();
+//! write_events(&mut output, &events)?;
+//! assert_eq!(read_events(&output[..])?, events);
+//!
+//! // A bad line is reported with its number and field, and nothing is loaded.
+//! let bad: &[u8] = br#"{"id":-1,"type":"NET.IPASSIGN","at":"2026-11-01T10:00:00Z","zone":"zone-1","account":"acct-42","ip":"203.0.113.7"}"#;
+//! let err = read_events(bad).unwrap_err();
+//! assert_eq!(err.to_string(), r#"line 1: field "id": expected an unsigned integer, found "-1""#);
+//! # Ok::<(), usage_model::Error>(())
+//! ```
+//!
+//! # Features
+//!
+//! - `serde`: `Serialize`/`Deserialize` for every public data type. Instants
+//!   are RFC 3339 strings in UTC; an [`IpEvent`] serializes with the keys and
+//!   values of the events file; deserializing checks the same invariants as
+//!   the constructors (non-empty ids and windows, record ids that match their
+//!   fields, no duplicate answer pairs).
 
 mod error;
 mod event;
+mod events_jsonl;
 mod ids;
+mod json;
 mod record;
+mod rfc3339;
 mod traffic;
 
 pub use crate::error::Error;
 pub use crate::event::{IpEvent, IpEventKind};
+pub use crate::events_jsonl::{EventReader, read_events, write_events};
 pub use crate::ids::{AccountId, ZoneId};
 pub use crate::record::{
-    Checkpoint, CollectionWindow, Ownership, RecordId, UsageRecord, UsageType,
+    Checkpoint, CollectionWindow, Ownership, ParseRecordIdError, RecordId, UsageRecord, UsageType,
 };
 pub use crate::traffic::{ByteCounts, QueryTag, TrafficAnswer, TrafficQuery};
 

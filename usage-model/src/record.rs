@@ -17,15 +17,48 @@ pub struct Ownership {
     /// The address held.
     pub ip: IpAddr,
     /// When it was held, half-open.
+    #[cfg_attr(feature = "serde", serde(with = "crate::rfc3339::serde_interval"))]
     pub interval: TimeInterval,
 }
 
 /// The stretch of time one collection cycle bills: `[start, end)`, never empty.
+///
+/// With the `serde` feature it serializes as `{"start": …, "end": …}` in
+/// RFC 3339 (UTC); deserializing refuses an empty window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(try_from = "WindowFields"))]
 pub struct CollectionWindow {
+    #[cfg_attr(feature = "serde", serde(with = "crate::rfc3339::serde_utc"))]
     start: OffsetDateTime,
+    #[cfg_attr(feature = "serde", serde(with = "crate::rfc3339::serde_utc"))]
     end: OffsetDateTime,
+}
+
+/// The unchecked fields of a [`CollectionWindow`], as deserialized.
+#[cfg(feature = "serde")]
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WindowFields {
+    #[serde(with = "crate::rfc3339::serde_utc")]
+    start: OffsetDateTime,
+    #[serde(with = "crate::rfc3339::serde_utc")]
+    end: OffsetDateTime,
+}
+
+#[cfg(feature = "serde")]
+impl TryFrom<WindowFields> for CollectionWindow {
+    type Error = Error;
+
+    fn try_from(fields: WindowFields) -> Result<Self, Error> {
+        CollectionWindow::new(fields.start, fields.end)
+    }
+}
+
+/// `at` in UTC, or [`Error::TimeOutOfRange`] when it has no UTC equivalent.
+fn to_utc(at: OffsetDateTime) -> Result<OffsetDateTime, Error> {
+    at.checked_to_offset(time::UtcOffset::UTC)
+        .ok_or(Error::TimeOutOfRange { value: at })
 }
 
 impl CollectionWindow {
@@ -33,12 +66,30 @@ impl CollectionWindow {
     ///
     /// # Errors
     ///
-    /// Returns [`Error::EmptyWindow`] unless `start < end`.
+    /// Returns [`Error::EmptyWindow`] unless `start < end`, and
+    /// [`Error::TimeOutOfRange`] when an instant has no UTC equivalent (only at
+    /// the very ends of the range of [`OffsetDateTime`]).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use usage_model::CollectionWindow;
+    /// use time::macros::datetime;
+    ///
+    /// let window = CollectionWindow::new(
+    ///     datetime!(2026-11-01 12:00 +02:00),
+    ///     datetime!(2026-11-01 11:00 UTC),
+    /// )?;
+    /// assert_eq!(window.start(), datetime!(2026-11-01 10:00 UTC));
+    /// assert!(window.contains(datetime!(2026-11-01 10:30 UTC)));
+    /// assert!(!window.contains(window.end()));
+    ///
+    /// let instant = datetime!(2026-11-01 10:00 UTC);
+    /// assert!(CollectionWindow::new(instant, instant).is_err());
+    /// # Ok::<(), usage_model::Error>(())
+    /// ```
     pub fn new(start: OffsetDateTime, end: OffsetDateTime) -> Result<Self, Error> {
-        let (start, end) = (
-            start.to_offset(time::UtcOffset::UTC),
-            end.to_offset(time::UtcOffset::UTC),
-        );
+        let (start, end) = (to_utc(start)?, to_utc(end)?);
         if start >= end {
             return Err(Error::EmptyWindow { start, end });
         }
@@ -60,6 +111,12 @@ impl CollectionWindow {
         // `start < end` holds by construction.
         TimeInterval::new(self.start, self.end).unwrap_or_else(|_| unreachable!("window invariant"))
     }
+
+    /// Whether `instant` lies in `[start, end)`: at or after the start and
+    /// before the end.
+    pub fn contains(&self, instant: OffsetDateTime) -> bool {
+        self.start <= instant && instant < self.end
+    }
 }
 
 /// A usage type, numbered as CloudStack's usage types.
@@ -74,6 +131,9 @@ pub enum UsageType {
 }
 
 impl UsageType {
+    /// Every usage type, in code order: bytes sent (4), bytes received (5).
+    pub const ALL: [UsageType; 2] = [UsageType::BytesSent, UsageType::BytesReceived];
+
     /// The CloudStack usage type number: 4 or 5.
     pub fn code(self) -> u8 {
         self as u8
@@ -92,7 +152,9 @@ impl UsageType {
 /// The deterministic identity of a [`UsageRecord`].
 ///
 /// A 128-bit FNV-1a hash of `(zone, account, ip, start, end)` laid out as
-/// documented on [`RecordId::of`]; shown as 32 lowercase hex digits.
+/// documented on [`RecordId::of`]; shown as 32 lowercase hex digits and
+/// parsed back from 32 hex digits of either case. With the `serde` feature
+/// it serializes as that 32-digit string.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(try_from = "String", into = "String"))]
@@ -110,6 +172,38 @@ impl RecordId {
     /// `start` then `end` as Unix timestamps in nanoseconds, each a 16-byte
     /// big-endian two's-complement `i128`. It is stable across runs,
     /// platforms and versions of this crate.
+    ///
+    /// The offset of `start` and `end` does not matter: the same instants give
+    /// the same id.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use usage_model::{AccountId, RecordId, ZoneId};
+    /// use time::macros::datetime;
+    ///
+    /// let zone = ZoneId::new("zone-1")?;
+    /// let account = AccountId::new("acct-42")?;
+    /// let ip = "203.0.113.7".parse().unwrap();
+    /// let id = RecordId::of(
+    ///     &zone,
+    ///     &account,
+    ///     ip,
+    ///     datetime!(2026-11-01 10:00 UTC),
+    ///     datetime!(2026-11-01 11:00 UTC),
+    /// );
+    /// // Same inputs, same id, whatever the offset the instants carry.
+    /// let again = RecordId::of(
+    ///     &zone,
+    ///     &account,
+    ///     ip,
+    ///     datetime!(2026-11-01 12:00 +02:00),
+    ///     datetime!(2026-11-01 13:00 +02:00),
+    /// );
+    /// assert_eq!(id, again);
+    /// assert_eq!(id.to_string().parse::<RecordId>().unwrap(), id);
+    /// # Ok::<(), usage_model::Error>(())
+    /// ```
     pub fn of(
         zone: &ZoneId,
         account: &AccountId,
@@ -161,7 +255,7 @@ impl fmt::Debug for RecordId {
     }
 }
 
-/// The error of parsing a [`RecordId`] from text.
+/// The error of parsing a [`RecordId`] from text that is not 32 hex digits.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("invalid record id {0:?}: expected 32 hex digits")]
 pub struct ParseRecordIdError(String);
@@ -194,8 +288,13 @@ impl From<RecordId> for String {
 }
 
 /// The bytes one address moved while one account held it, over `[start, end)`.
+///
+/// With the `serde` feature it serializes with its field names, `start` and
+/// `end` in RFC 3339 (UTC); deserializing refuses a record whose `id` is not
+/// [`RecordId::of`] its fields.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(try_from = "RecordFields"))]
 pub struct UsageRecord {
     /// Deterministic id of `(zone, account, ip, start, end)`; see [`RecordId::of`].
     pub id: RecordId,
@@ -206,8 +305,10 @@ pub struct UsageRecord {
     /// The address.
     pub ip: IpAddr,
     /// First instant covered (on the grid).
+    #[cfg_attr(feature = "serde", serde(with = "crate::rfc3339::serde_utc"))]
     pub start: OffsetDateTime,
     /// End of the covered span, exclusive (on the grid).
+    #[cfg_attr(feature = "serde", serde(with = "crate::rfc3339::serde_utc"))]
     pub end: OffsetDateTime,
     /// Bytes sent by the address (usage type 4).
     pub bytes_sent: u64,
@@ -215,8 +316,45 @@ pub struct UsageRecord {
     pub bytes_received: u64,
 }
 
+/// The unchecked fields of a [`UsageRecord`], as deserialized.
+#[cfg(feature = "serde")]
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordFields {
+    id: RecordId,
+    zone: ZoneId,
+    account: AccountId,
+    ip: IpAddr,
+    #[serde(with = "crate::rfc3339::serde_utc")]
+    start: OffsetDateTime,
+    #[serde(with = "crate::rfc3339::serde_utc")]
+    end: OffsetDateTime,
+    bytes_sent: u64,
+    bytes_received: u64,
+}
+
+#[cfg(feature = "serde")]
+impl TryFrom<RecordFields> for UsageRecord {
+    type Error = Error;
+
+    fn try_from(f: RecordFields) -> Result<Self, Error> {
+        let bytes = ByteCounts {
+            sent: f.bytes_sent,
+            received: f.bytes_received,
+        };
+        let record = UsageRecord::new(f.zone, f.account, f.ip, f.start, f.end, bytes);
+        if record.id != f.id {
+            return Err(Error::RecordIdMismatch {
+                found: f.id,
+                expected: record.id,
+            });
+        }
+        Ok(record)
+    }
+}
+
 impl UsageRecord {
-    /// Builds a record and computes its id.
+    /// Builds a record and computes its id with [`RecordId::of`].
     pub fn new(
         zone: ZoneId,
         account: AccountId,
@@ -262,5 +400,6 @@ pub struct Checkpoint {
     /// The zone.
     pub zone: ZoneId,
     /// The end of the last billed window; the start of the next.
+    #[cfg_attr(feature = "serde", serde(with = "crate::rfc3339::serde_utc"))]
     pub at: OffsetDateTime,
 }

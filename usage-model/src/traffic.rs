@@ -32,6 +32,20 @@ impl ByteCounts {
     ///
     /// Returns [`Error::Overflow`] when either field overflows `u64`; counts
     /// never wrap.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use usage_model::ByteCounts;
+    ///
+    /// let a = ByteCounts { sent: 1_000, received: 250 };
+    /// let b = ByteCounts { sent: 24, received: 6 };
+    /// assert_eq!(a.checked_add(b)?, ByteCounts { sent: 1_024, received: 256 });
+    ///
+    /// let full = ByteCounts { sent: u64::MAX, received: 0 };
+    /// assert!(full.checked_add(ByteCounts { sent: 1, received: 0 }).is_err());
+    /// # Ok::<(), usage_model::Error>(())
+    /// ```
     pub fn checked_add(self, other: ByteCounts) -> Result<ByteCounts, Error> {
         let add = |left: u64, right: u64| {
             left.checked_add(right)
@@ -62,6 +76,7 @@ pub struct TrafficQuery {
     /// Tag that answer rows carry back.
     pub tag: QueryTag,
     /// The time range asked about, half-open and on the server's grid.
+    #[cfg_attr(feature = "serde", serde(with = "crate::rfc3339::serde_interval"))]
     pub interval: TimeInterval,
     /// The addresses asked about.
     pub ips: Vec<IpAddr>,
@@ -70,8 +85,13 @@ pub struct TrafficQuery {
 /// Byte counts per `(query tag, address)`: the answer to a set of [`TrafficQuery`]s.
 ///
 /// Each pair appears at most once. A pair that is absent moved no byte.
+///
+/// With the `serde` feature it serializes as an array of rows
+/// `{"tag": 0, "ip": "203.0.113.7", "sent": 1000, "received": 250}` ordered by
+/// tag then address; deserializing refuses a pair that appears twice.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(try_from = "Vec<AnswerRow>"))]
 pub struct TrafficAnswer {
     counts: BTreeMap<(QueryTag, IpAddr), ByteCounts>,
 }
@@ -146,5 +166,179 @@ impl TrafficAnswer {
             self.insert(tag, ip, counts)?;
         }
         Ok(())
+    }
+}
+
+/// One `(tag, ip)` pair of a [`TrafficAnswer`] as serialized.
+#[cfg(feature = "serde")]
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnswerRow {
+    tag: QueryTag,
+    ip: IpAddr,
+    sent: u64,
+    received: u64,
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for TrafficAnswer {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter().map(|(tag, ip, counts)| AnswerRow {
+            tag,
+            ip,
+            sent: counts.sent,
+            received: counts.received,
+        }))
+    }
+}
+
+#[cfg(feature = "serde")]
+impl TryFrom<Vec<AnswerRow>> for TrafficAnswer {
+    type Error = Error;
+
+    fn try_from(rows: Vec<AnswerRow>) -> Result<Self, Error> {
+        let mut answer = TrafficAnswer::new();
+        for row in rows {
+            let counts = ByteCounts {
+                sent: row.sent,
+                received: row.received,
+            };
+            answer.insert(row.tag, row.ip, counts)?;
+        }
+        Ok(answer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn overflow_names_both_operands() {
+        let err = ByteCounts {
+            sent: 1,
+            received: u64::MAX,
+        }
+        .checked_add(ByteCounts {
+            sent: 1,
+            received: 2,
+        })
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("byte count overflow adding {} and 2", u64::MAX)
+        );
+    }
+
+    #[test]
+    fn insert_refuses_duplicates_and_keeps_first() {
+        let mut answer = TrafficAnswer::new();
+        let one = ByteCounts {
+            sent: 1,
+            received: 1,
+        };
+        answer.insert(QueryTag(0), ip("10.0.0.1"), one).unwrap();
+        let err = answer
+            .insert(QueryTag(0), ip("10.0.0.1"), ByteCounts::ZERO)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "duplicate answer for query 0 and ip 10.0.0.1"
+        );
+        assert_eq!(answer.get(QueryTag(0), ip("10.0.0.1")), Some(one));
+        answer
+            .insert(QueryTag(1), ip("10.0.0.1"), ByteCounts::ZERO)
+            .unwrap();
+        assert_eq!(answer.len(), 2);
+    }
+
+    #[test]
+    fn add_accumulates_and_leaves_counts_on_overflow() {
+        let mut answer = TrafficAnswer::new();
+        let (tag, addr) = (QueryTag(3), ip("2001:db8::1"));
+        answer
+            .add(
+                tag,
+                addr,
+                ByteCounts {
+                    sent: 5,
+                    received: 0,
+                },
+            )
+            .unwrap();
+        answer
+            .add(
+                tag,
+                addr,
+                ByteCounts {
+                    sent: 1,
+                    received: 7,
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            answer.get(tag, addr),
+            Some(ByteCounts {
+                sent: 6,
+                received: 7
+            })
+        );
+        assert!(
+            answer
+                .add(
+                    tag,
+                    addr,
+                    ByteCounts {
+                        sent: u64::MAX,
+                        received: 0
+                    }
+                )
+                .is_err()
+        );
+        assert_eq!(
+            answer.get(tag, addr),
+            Some(ByteCounts {
+                sent: 6,
+                received: 7
+            })
+        );
+        assert_eq!(
+            answer.remove(tag, addr),
+            Some(ByteCounts {
+                sent: 6,
+                received: 7
+            })
+        );
+        assert!(answer.is_empty());
+    }
+
+    #[test]
+    fn merge_stops_at_the_first_shared_pair() {
+        let mut left = TrafficAnswer::new();
+        left.insert(QueryTag(0), ip("10.0.0.2"), ByteCounts::ZERO)
+            .unwrap();
+        let mut right = TrafficAnswer::new();
+        right
+            .insert(QueryTag(0), ip("10.0.0.1"), ByteCounts::ZERO)
+            .unwrap();
+        right
+            .insert(QueryTag(0), ip("10.0.0.2"), ByteCounts::ZERO)
+            .unwrap();
+        assert!(matches!(
+            left.merge(right),
+            Err(Error::DuplicateAnswer {
+                tag: QueryTag(0),
+                ..
+            })
+        ));
+        let pairs: Vec<_> = left.iter().map(|(tag, ip, _)| (tag, ip)).collect();
+        assert_eq!(
+            pairs,
+            [(QueryTag(0), ip("10.0.0.1")), (QueryTag(0), ip("10.0.0.2"))]
+        );
     }
 }

@@ -1,0 +1,537 @@
+//! Laws of the model types: record ids, byte counts, windows, serde.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::IpAddr;
+
+use proptest::prelude::*;
+use time::OffsetDateTime;
+use time::macros::datetime;
+use usage_model::{
+    AccountId, ByteCounts, CollectionWindow, Error, IpEventKind, RecordId, UsageRecord, UsageType,
+    ZoneId,
+};
+
+/// FNV-1a, 128 bits, written out from the FNV specification independently of
+/// the crate.
+fn reference_fnv1a_128(bytes: &[u8]) -> u128 {
+    let offset_basis: u128 = 144_066_263_297_769_815_596_495_629_667_062_367_629;
+    let prime: u128 = (1 << 88) + (1 << 8) + 0x3b;
+    let mut hash = offset_basis;
+    for &byte in bytes {
+        hash ^= u128::from(byte);
+        hash = hash.wrapping_mul(prime);
+    }
+    hash
+}
+
+#[test]
+fn reference_fnv_matches_published_vectors() {
+    assert_eq!(reference_fnv1a_128(b""), 0x6c62272e07bb014262b821756295c58d);
+    assert_eq!(
+        reference_fnv1a_128(b"a"),
+        0xd228cb696f1a8caf78912b704e4a8964
+    );
+    assert_eq!(
+        reference_fnv1a_128(b"foobar"),
+        0x343e1662793c64bf6f0d3597ba446f18
+    );
+}
+
+/// The documented layout, built byte by byte for one record:
+/// zone, 0x00, account, 0x00, 0x04 + IPv4 octets, start and end as
+/// big-endian i128 Unix nanoseconds.
+fn documented_layout_v4() -> Vec<u8> {
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(b"zone-1");
+    bytes.push(0x00);
+    bytes.extend_from_slice(b"acct-42");
+    bytes.push(0x00);
+    bytes.extend_from_slice(&[0x04, 203, 0, 113, 7]);
+    // 2026-11-01T10:00:00Z = 1_793_527_200 s since the Unix epoch.
+    bytes.extend_from_slice(&[
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x18, 0xe3, 0xe3, 0x7c, 0x63, 0x00, 0x40,
+        0x00,
+    ]);
+    // 2026-11-01T11:00:00Z = 1_793_530_800 s since the Unix epoch.
+    bytes.extend_from_slice(&[
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x18, 0xe3, 0xe6, 0xc2, 0x93, 0xb8, 0xe0,
+        0x00,
+    ]);
+    bytes
+}
+
+fn zone() -> ZoneId {
+    ZoneId::new("zone-1").unwrap()
+}
+
+fn account() -> AccountId {
+    AccountId::new("acct-42").unwrap()
+}
+
+#[test]
+fn record_id_known_value_ipv4() {
+    assert_eq!(
+        i128::from_be_bytes(documented_layout_v4()[20..36].try_into().unwrap()),
+        1_793_527_200_000_000_000
+    );
+    let expected = reference_fnv1a_128(&documented_layout_v4());
+    let id = RecordId::of(
+        &zone(),
+        &account(),
+        "203.0.113.7".parse().unwrap(),
+        datetime!(2026-11-01 10:00 UTC),
+        datetime!(2026-11-01 11:00 UTC),
+    );
+    assert_eq!(id.as_u128(), expected);
+    // Pinned: a change of the layout changes every stored id.
+    assert_eq!(id.to_string(), "d96b9341fe51b79a2632e26c450a9cad");
+}
+
+#[test]
+fn record_id_known_value_ipv6() {
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(b"zone-1\0acct-42\0");
+    bytes.push(0x06);
+    bytes.extend_from_slice(&[
+        0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x07,
+    ]);
+    bytes.extend_from_slice(&1_793_527_200_000_000_000_i128.to_be_bytes());
+    bytes.extend_from_slice(&1_793_530_800_000_000_000_i128.to_be_bytes());
+    let id = RecordId::of(
+        &zone(),
+        &account(),
+        "2001:db8::7".parse().unwrap(),
+        datetime!(2026-11-01 10:00 UTC),
+        datetime!(2026-11-01 11:00 UTC),
+    );
+    assert_eq!(id.as_u128(), reference_fnv1a_128(&bytes));
+    assert_eq!(id.to_string(), "b4a61d490c6ffc61ac98c3bd5de40167");
+}
+
+#[test]
+fn record_id_parsing() {
+    let id: RecordId = "D96B9341FE51B79A2632E26C450A9CAD".parse().unwrap();
+    assert_eq!(id.to_string(), "d96b9341fe51b79a2632e26c450a9cad");
+    for bad in [
+        "",
+        "d96b",
+        "d96b9341fe51b79a2632e26c450a9cadd",
+        "+96b9341fe51b79a2632e26c450a9cad",
+        "g96b9341fe51b79a2632e26c450a9cad",
+    ] {
+        let err = bad.parse::<RecordId>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("invalid record id {bad:?}: expected 32 hex digits")
+        );
+    }
+}
+
+#[test]
+fn usage_record_new_computes_the_id() {
+    let record = UsageRecord::new(
+        zone(),
+        account(),
+        "203.0.113.7".parse().unwrap(),
+        datetime!(2026-11-01 10:00 UTC),
+        datetime!(2026-11-01 11:00 UTC),
+        ByteCounts {
+            sent: 7,
+            received: 9,
+        },
+    );
+    assert_eq!(record.id.to_string(), "d96b9341fe51b79a2632e26c450a9cad");
+    assert_eq!(
+        record.bytes(),
+        ByteCounts {
+            sent: 7,
+            received: 9
+        }
+    );
+    assert_eq!(record.bytes_of(UsageType::BytesSent), 7);
+    assert_eq!(record.bytes_of(UsageType::BytesReceived), 9);
+}
+
+#[test]
+fn usage_types_are_cloudstack_codes() {
+    let codes: Vec<u8> = UsageType::ALL.iter().map(|t| t.code()).collect();
+    assert_eq!(codes, [4, 5]);
+    for t in UsageType::ALL {
+        assert_eq!(UsageType::from_code(t.code()), Some(t));
+    }
+    assert_eq!(UsageType::from_code(3), None);
+}
+
+#[test]
+fn event_kinds_display_as_cloudstack_types() {
+    assert_eq!(IpEventKind::Assign.to_string(), "NET.IPASSIGN");
+    assert_eq!(IpEventKind::Release.to_string(), "NET.IPRELEASE");
+    assert_eq!(
+        IpEventKind::from_cloudstack_type("NET.IPRELEASE"),
+        Some(IpEventKind::Release)
+    );
+    assert_eq!(IpEventKind::from_cloudstack_type("net.ipassign"), None);
+}
+
+#[test]
+fn ids_refuse_empty_and_control_characters() {
+    assert_eq!(
+        AccountId::new("").unwrap_err().to_string(),
+        r#"invalid account "": must not be empty"#
+    );
+    assert_eq!(
+        ZoneId::new("z\n1").unwrap_err().to_string(),
+        r#"invalid zone "z\n1": must not contain control characters"#
+    );
+    assert_eq!(AccountId::new("é \"x\"").unwrap().as_str(), "é \"x\"");
+}
+
+#[test]
+fn collection_window_is_half_open_and_utc() {
+    let window = CollectionWindow::new(
+        datetime!(2026-11-01 12:00 +02:00),
+        datetime!(2026-11-01 11:00 UTC),
+    )
+    .unwrap();
+    assert_eq!(window.start().offset(), time::UtcOffset::UTC);
+    assert!(window.contains(datetime!(2026-11-01 10:00 UTC)));
+    assert!(window.contains(datetime!(2026-11-01 12:59:59.999 +02:00)));
+    assert!(!window.contains(datetime!(2026-11-01 11:00 UTC)));
+    assert!(!window.contains(datetime!(2026-11-01 09:59:59 UTC)));
+    assert_eq!(window.interval().start(), window.start());
+    assert_eq!(window.interval().end(), window.end());
+
+    let at = datetime!(2026-11-01 10:00 UTC);
+    assert!(matches!(
+        CollectionWindow::new(at, at),
+        Err(Error::EmptyWindow { .. })
+    ));
+}
+
+#[test]
+fn collection_window_refuses_instants_without_utc_equivalent() {
+    let edge = datetime!(9999-12-31 23:59:59 -01:00);
+    let err = CollectionWindow::new(datetime!(2026-11-01 10:00 UTC), edge).unwrap_err();
+    assert!(matches!(err, Error::TimeOutOfRange { value } if value == edge));
+}
+
+fn ip_strategy() -> impl Strategy<Value = IpAddr> {
+    prop_oneof![
+        any::<[u8; 4]>().prop_map(IpAddr::from),
+        any::<[u8; 16]>().prop_map(IpAddr::from),
+    ]
+}
+
+fn instant_strategy() -> impl Strategy<Value = OffsetDateTime> {
+    (-62_167_219_200_i64..=253_402_300_799, 0u32..1_000_000_000).prop_map(|(secs, nanos)| {
+        OffsetDateTime::from_unix_timestamp(secs)
+            .unwrap()
+            .replace_nanosecond(nanos)
+            .unwrap()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    #[test]
+    fn checked_add_never_wraps(a in any::<[u64; 2]>(), b in any::<[u64; 2]>()) {
+        let left = ByteCounts { sent: a[0], received: a[1] };
+        let right = ByteCounts { sent: b[0], received: b[1] };
+        let sent = u128::from(a[0]) + u128::from(b[0]);
+        let received = u128::from(a[1]) + u128::from(b[1]);
+        let fits = sent <= u128::from(u64::MAX) && received <= u128::from(u64::MAX);
+        match left.checked_add(right) {
+            Ok(sum) => {
+                prop_assert!(fits);
+                prop_assert_eq!(u128::from(sum.sent), sent);
+                prop_assert_eq!(u128::from(sum.received), received);
+            }
+            Err(Error::Overflow { left: l, right: r }) => {
+                prop_assert!(!fits);
+                prop_assert!(u128::from(l) + u128::from(r) > u128::from(u64::MAX));
+            }
+            Err(other) => prop_assert!(false, "unexpected error {other}"),
+        }
+    }
+
+    #[test]
+    fn checked_add_near_the_limit(x in any::<u64>(), y in any::<u64>()) {
+        // Operands concentrated near u64::MAX so overflow is common.
+        let near = |v: u64| u64::MAX - (v >> 1);
+        let left = ByteCounts { sent: near(x), received: x >> 63 };
+        let right = ByteCounts { sent: y >> 1, received: 0 };
+        let sum = u128::from(left.sent) + u128::from(right.sent);
+        match left.checked_add(right) {
+            Ok(total) => prop_assert_eq!(u128::from(total.sent), sum),
+            Err(_) => prop_assert!(sum > u128::from(u64::MAX)),
+        }
+    }
+
+    #[test]
+    fn record_id_is_deterministic_and_round_trips(
+        zone in "[^\\p{Cc}]{1,16}",
+        account in "[^\\p{Cc}]{1,16}",
+        ip in ip_strategy(),
+        start in instant_strategy(),
+        end in instant_strategy(),
+        offset_minutes in -60i32..=60,
+    ) {
+        let zone = ZoneId::new(zone).unwrap();
+        let account = AccountId::new(account).unwrap();
+        let id = RecordId::of(&zone, &account, ip, start, end);
+        prop_assert_eq!(id, RecordId::of(&zone.clone(), &account.clone(), ip, start, end));
+        // The offset an instant carries does not change the id.
+        let offset = time::UtcOffset::from_whole_seconds(offset_minutes * 60).unwrap();
+        if let (Some(s), Some(e)) = (start.checked_to_offset(offset), end.checked_to_offset(offset)) {
+            prop_assert_eq!(id, RecordId::of(&zone, &account, ip, s, e));
+        }
+        let text = id.to_string();
+        prop_assert_eq!(text.len(), 32);
+        prop_assert_eq!(text.parse::<RecordId>().unwrap(), id);
+        prop_assert_eq!(text.to_uppercase().parse::<RecordId>().unwrap(), id);
+    }
+
+    #[test]
+    fn record_id_display_parse_round_trip_any_value(bits in any::<u128>()) {
+        let text = format!("{bits:032x}");
+        let id: RecordId = text.parse().unwrap();
+        prop_assert_eq!(id.as_u128(), bits);
+        prop_assert_eq!(id.to_string(), text);
+    }
+
+    #[test]
+    fn record_id_changes_with_the_end(
+        ip in ip_strategy(),
+        start in instant_strategy(),
+        nanos in 1i64..1_000_000_000_000,
+    ) {
+        let end = start + time::Duration::nanoseconds(nanos);
+        let a = RecordId::of(&zone(), &account(), ip, start, end);
+        let b = RecordId::of(&zone(), &account(), ip, start, end + time::Duration::nanoseconds(1));
+        prop_assert_ne!(a, b);
+    }
+}
+
+#[cfg(feature = "serde")]
+mod serde_round_trip {
+    use usage_model::{
+        Checkpoint, IpEvent, Ownership, QueryTag, TimeInterval, TrafficAnswer, TrafficQuery,
+    };
+
+    use super::*;
+
+    fn round_trip<T>(value: &T) -> T
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        let json = serde_json::to_string(value).unwrap();
+        let back: T = serde_json::from_str(&json).unwrap();
+        assert_eq!(&back, value, "through {json}");
+        back
+    }
+
+    fn interval() -> TimeInterval {
+        TimeInterval::new(
+            datetime!(2026-11-01 10:00 UTC),
+            datetime!(2026-11-01 11:00 UTC),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn every_data_type_round_trips() {
+        let ip: IpAddr = "2001:db8::7".parse().unwrap();
+        round_trip(&zone());
+        round_trip(&account());
+        round_trip(&IpEventKind::Release);
+        round_trip(&UsageType::BytesReceived);
+        round_trip(&ByteCounts {
+            sent: u64::MAX,
+            received: 1,
+        });
+        round_trip(&QueryTag(7));
+        round_trip(&Checkpoint {
+            zone: zone(),
+            at: datetime!(2026-11-01 11:00 UTC),
+        });
+        round_trip(&Ownership {
+            zone: zone(),
+            account: account(),
+            ip,
+            interval: interval(),
+        });
+        round_trip(&TrafficQuery {
+            tag: QueryTag(1),
+            interval: interval(),
+            ips: vec![ip],
+        });
+        let window = CollectionWindow::new(interval().start(), interval().end()).unwrap();
+        round_trip(&window);
+        let record = UsageRecord::new(
+            zone(),
+            account(),
+            ip,
+            interval().start(),
+            interval().end(),
+            ByteCounts {
+                sent: 5,
+                received: 6,
+            },
+        );
+        round_trip(&record.id);
+        round_trip(&record);
+        let mut answer = TrafficAnswer::new();
+        answer
+            .insert(
+                QueryTag(0),
+                ip,
+                ByteCounts {
+                    sent: 1,
+                    received: 2,
+                },
+            )
+            .unwrap();
+        answer.insert(QueryTag(1), ip, ByteCounts::ZERO).unwrap();
+        round_trip(&answer);
+        round_trip(&IpEvent {
+            id: 17,
+            at: datetime!(2026-11-01 10:00:00.5 UTC),
+            zone: zone(),
+            account: account(),
+            ip,
+            kind: IpEventKind::Assign,
+        });
+    }
+
+    #[test]
+    fn shapes_are_readable() {
+        let event = IpEvent {
+            id: 17,
+            at: datetime!(2026-11-01 12:00 +02:00),
+            zone: zone(),
+            account: account(),
+            ip: "203.0.113.7".parse().unwrap(),
+            kind: IpEventKind::Assign,
+        };
+        assert_eq!(
+            serde_json::to_string(&event).unwrap(),
+            r#"{"id":17,"at":"2026-11-01T10:00:00Z","zone":"zone-1","account":"acct-42","ip":"203.0.113.7","type":"NET.IPASSIGN"}"#
+        );
+        // An events-file line deserializes too, offset converted to UTC.
+        let line = r#"{"id":17,"type":"NET.IPASSIGN","at":"2026-11-01T12:00:00+02:00","zone":"zone-1","account":"acct-42","ip":"203.0.113.7"}"#;
+        let parsed: IpEvent = serde_json::from_str(line).unwrap();
+        assert_eq!(parsed, event);
+        assert_eq!(parsed.at.offset(), time::UtcOffset::UTC);
+
+        let window = CollectionWindow::new(interval().start(), interval().end()).unwrap();
+        assert_eq!(
+            serde_json::to_string(&window).unwrap(),
+            r#"{"start":"2026-11-01T10:00:00Z","end":"2026-11-01T11:00:00Z"}"#
+        );
+        let mut answer = TrafficAnswer::new();
+        answer
+            .insert(
+                QueryTag(0),
+                "203.0.113.7".parse().unwrap(),
+                ByteCounts {
+                    sent: 1,
+                    received: 2,
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            serde_json::to_string(&answer).unwrap(),
+            r#"[{"tag":0,"ip":"203.0.113.7","sent":1,"received":2}]"#
+        );
+    }
+
+    #[test]
+    fn deserializing_checks_invariants() {
+        let refuse = |what: &str, result: Result<(), serde_json::Error>, needle: &str| {
+            let err = result.expect_err(what).to_string();
+            assert!(err.contains(needle), "{what}: {err:?} lacks {needle:?}");
+        };
+        refuse(
+            "empty window",
+            serde_json::from_str::<CollectionWindow>(
+                r#"{"start":"2026-11-01T10:00:00Z","end":"2026-11-01T10:00:00Z"}"#,
+            )
+            .map(drop),
+            "empty collection window",
+        );
+        refuse(
+            "reversed interval",
+            serde_json::from_str::<Ownership>(
+                r#"{"zone":"z","account":"a","ip":"10.0.0.1","interval":{"start":"2026-11-01T11:00:00Z","end":"2026-11-01T10:00:00Z"}}"#,
+            )
+            .map(drop),
+            "is after its end",
+        );
+        refuse(
+            "empty account",
+            serde_json::from_str::<AccountId>(r#""""#).map(drop),
+            "must not be empty",
+        );
+        refuse(
+            "bad timestamp",
+            serde_json::from_str::<usage_model::Checkpoint>(
+                r#"{"zone":"z","at":"2026-13-01T00:00:00Z"}"#,
+            )
+            .map(drop),
+            r#"invalid RFC 3339 timestamp "2026-13-01T00:00:00Z""#,
+        );
+        refuse(
+            "duplicate answer pair",
+            serde_json::from_str::<TrafficAnswer>(
+                r#"[{"tag":0,"ip":"10.0.0.1","sent":1,"received":2},{"tag":0,"ip":"10.0.0.1","sent":0,"received":0}]"#,
+            )
+            .map(drop),
+            "duplicate answer for query 0 and ip 10.0.0.1",
+        );
+        let record = UsageRecord::new(
+            zone(),
+            account(),
+            "203.0.113.7".parse().unwrap(),
+            interval().start(),
+            interval().end(),
+            ByteCounts::ZERO,
+        );
+        let json = serde_json::to_string(&record)
+            .unwrap()
+            .replace("acct-42", "acct-43");
+        refuse(
+            "record id mismatch",
+            serde_json::from_str::<UsageRecord>(&json).map(drop),
+            "does not match its fields",
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn records_round_trip(
+            zone in "[^\\p{Cc}]{1,12}",
+            account in "[^\\p{Cc}]{1,12}",
+            ip in ip_strategy(),
+            start in instant_strategy(),
+            end in instant_strategy(),
+            sent in any::<u64>(),
+            received in any::<u64>(),
+        ) {
+            let record = UsageRecord::new(
+                ZoneId::new(zone).unwrap(),
+                AccountId::new(account).unwrap(),
+                ip,
+                start,
+                end,
+                ByteCounts { sent, received },
+            );
+            let json = serde_json::to_string(&record).unwrap();
+            let back: UsageRecord = serde_json::from_str(&json).unwrap();
+            prop_assert_eq!(back, record);
+        }
+    }
+}
