@@ -1,0 +1,533 @@
+//! The command-line interface: commands, flags and their defaults (DESIGN §9).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use time::{Duration, OffsetDateTime, UtcOffset};
+use usage_model::{AccountId, ZoneId};
+
+use crate::error::CliError;
+use crate::report::{Format, Grouping};
+use crate::units::{
+    parse_duration, parse_monitor_url, parse_std_duration, parse_time, parse_ts_zone,
+    parse_utc_offset,
+};
+
+/// Bill guest-network traffic measured by inMon Traffic Sentinel to the
+/// accounts that held each IP address.
+///
+/// Times are RFC 3339 (any offset, e.g. 2026-11-01T10:00:00Z); durations are
+/// numbers with units s, m, h, d, w, largest first (90s, 30m, 2h, 1d, 1h30m).
+/// Data goes to standard output; logs go to standard error (RUST_LOG, e.g.
+/// RUST_LOG=debug or RUST_LOG=warn,traffic_usage=debug).
+#[derive(Debug, Parser)]
+#[command(name = "traffic-usage", version, propagate_version = true)]
+pub(crate) struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run a self-checking demonstration against an in-process emulator.
+    ///
+    /// Starts the Traffic Sentinel emulator on loopback with synthetic flows
+    /// and a synthetic event log, collects through the real client into a
+    /// temporary database, prints per-account usage and checks that the bytes
+    /// billed equal the bytes of owned buckets the emulator holds.
+    Demo(DemoArgs),
+    /// Serve the Traffic Sentinel query protocol over a flows CSV file.
+    ///
+    /// The first line on standard output is `listening on http://IP:PORT`.
+    /// Runs until interrupted.
+    Emulate(EmulateArgs),
+    /// Collect usage from Traffic Sentinel into a SQLite database.
+    ///
+    /// Runs collection windows from the zone's stored checkpoint (or --from
+    /// when there is none) up to --until, each at most --max-window long, and
+    /// stores each window's records and the new checkpoint in one transaction.
+    Collect(CollectArgs),
+    /// Print the query plan and scripts `collect` would send, without network.
+    Plan(PlanArgs),
+    /// Print stored usage per account, per IP or per day.
+    Report(ReportArgs),
+}
+
+/// Flags of `demo`.
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Number of IP addresses in the synthetic pool.
+    #[arg(long, value_name = "N", default_value_t = 48, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub(crate) ips: u32,
+    /// Number of synthetic accounts.
+    #[arg(long, value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub(crate) accounts: u32,
+    /// Number of days of synthetic history.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=3_660))]
+    pub(crate) days: u32,
+    /// Seed of the synthetic data; the same seed gives the same demo.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub(crate) seed: u64,
+}
+
+/// Flags of `emulate`.
+#[derive(Debug, Args)]
+pub(crate) struct EmulateArgs {
+    /// Flow history: CSV with header time,ipsource,ipdestination,sourcezone,destinationzone,bytes.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) flows: PathBuf,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub(crate) listen: SocketAddr,
+    /// Bucket size of the served history, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) granularity: u32,
+    /// UTC offset of the emulated server's local time, used to read query intervals.
+    #[arg(long, value_name = "±HH:MM", default_value = "+00:00", value_parser = parse_utc_offset, allow_hyphen_values = true)]
+    pub(crate) server_utc_offset: UtcOffset,
+}
+
+/// The billing options shared by `collect` and `plan`.
+#[derive(Debug, Args)]
+pub(crate) struct BillingArgs {
+    /// Traffic Sentinel bucket size (the grid every boundary is floored to), in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 3600, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) granularity: u32,
+    /// Longest window one collection cycle covers.
+    #[arg(long, value_name = "DUR", default_value = "1d", value_parser = parse_duration)]
+    pub(crate) max_window: Duration,
+    /// Traffic Sentinel zones whose traffic is billable (comma-separated).
+    #[arg(long, value_name = "Z,..", default_value = "EXTERNAL", value_delimiter = ',', value_parser = parse_ts_zone)]
+    pub(crate) include_zones: Vec<String>,
+    /// Traffic Sentinel zones excluded from billing (comma-separated).
+    #[arg(long, value_name = "Z,..", value_delimiter = ',', value_parser = parse_ts_zone)]
+    pub(crate) exclude_zones: Vec<String>,
+    /// UTC offset of the Traffic Sentinel server's local time.
+    #[arg(long, value_name = "±HH:MM", default_value = "+00:00", value_parser = parse_utc_offset, allow_hyphen_values = true)]
+    pub(crate) server_utc_offset: UtcOffset,
+    /// Account never billed (e.g. a system account); repeatable.
+    #[arg(long = "exclude-account", value_name = "ID")]
+    pub(crate) exclude_accounts: Vec<AccountId>,
+}
+
+impl BillingArgs {
+    /// The grid as a duration.
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "read by the collect and plan commands once they are wired"
+        )
+    )]
+    pub(crate) fn grid(&self) -> Duration {
+        Duration::seconds(i64::from(self.granularity))
+    }
+}
+
+/// Flags of `collect`.
+#[derive(Debug, Args)]
+pub(crate) struct CollectArgs {
+    /// Traffic Sentinel URL, e.g. http://10.147.28.100:8080.
+    #[arg(long, value_name = "URL", value_parser = parse_monitor_url)]
+    pub(crate) monitor: String,
+    /// IP assign/release events, JSON Lines.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) events: PathBuf,
+    /// SQLite database holding records and checkpoints; created if missing.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) db: PathBuf,
+    /// Zone to collect.
+    #[arg(long, value_name = "ZONE")]
+    pub(crate) zone: ZoneId,
+    /// Where to start when the zone has no checkpoint yet.
+    #[arg(long, value_name = "T", value_parser = parse_time)]
+    pub(crate) from: Option<OffsetDateTime>,
+    /// Where to stop; by default now minus --lag.
+    #[arg(long, value_name = "T", value_parser = parse_time)]
+    pub(crate) until: Option<OffsetDateTime>,
+    /// How long after the fact traffic data is complete.
+    #[arg(long, value_name = "DUR", default_value = "2h", value_parser = parse_duration)]
+    pub(crate) lag: Duration,
+    /// The billing options.
+    #[command(flatten)]
+    pub(crate) billing: BillingArgs,
+    /// User for HTTP basic authentication.
+    #[arg(long, value_name = "USER")]
+    pub(crate) user: Option<String>,
+    /// Name of the environment variable holding the password of --user.
+    #[arg(long, value_name = "VAR", requires = "user")]
+    pub(crate) password_env: Option<String>,
+    /// Total time limit of one HTTP request.
+    #[arg(long, value_name = "DUR", value_parser = parse_std_duration)]
+    pub(crate) timeout: Option<std::time::Duration>,
+    /// Retries of a request after a connection error, timeout or 5xx.
+    #[arg(long, value_name = "N")]
+    pub(crate) retries: Option<u32>,
+}
+
+impl CollectArgs {
+    /// The password of `--user`, read from the variable named by `--password-env`.
+    ///
+    /// # Errors
+    ///
+    /// [`CliError::PasswordEnv`] when the variable is not set or not unicode.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "read by the collect command once it is wired")
+    )]
+    pub(crate) fn password(&self) -> Result<Option<String>, CliError> {
+        let Some(var) = &self.password_env else {
+            return Ok(None);
+        };
+        match std::env::var(var) {
+            Ok(password) => Ok(Some(password)),
+            Err(std::env::VarError::NotPresent) => Err(CliError::PasswordEnv {
+                var: var.clone(),
+                reason: "is not set",
+            }),
+            Err(std::env::VarError::NotUnicode(_)) => Err(CliError::PasswordEnv {
+                var: var.clone(),
+                reason: "is not valid unicode",
+            }),
+        }
+    }
+}
+
+/// Flags of `plan`.
+#[derive(Debug, Args)]
+pub(crate) struct PlanArgs {
+    /// IP assign/release events, JSON Lines.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) events: PathBuf,
+    /// Zone to plan.
+    #[arg(long, value_name = "ZONE")]
+    pub(crate) zone: ZoneId,
+    /// Start of the span to plan.
+    #[arg(long, value_name = "T", value_parser = parse_time)]
+    pub(crate) from: OffsetDateTime,
+    /// End of the span to plan (exclusive).
+    #[arg(long, value_name = "T", value_parser = parse_time)]
+    pub(crate) until: OffsetDateTime,
+    /// The billing options.
+    #[command(flatten)]
+    pub(crate) billing: BillingArgs,
+    /// Traffic Sentinel URL the scripts are addressed to (no request is sent).
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080", value_parser = parse_monitor_url)]
+    pub(crate) monitor: String,
+}
+
+/// Flags of `report`.
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    /// SQLite database written by `collect`.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) db: PathBuf,
+    /// Only this zone; all zones by default.
+    #[arg(long, value_name = "ZONE")]
+    pub(crate) zone: Option<ZoneId>,
+    /// One row per account, per stored record (IP and interval), or per account and day.
+    #[arg(long, value_name = "BY", value_enum, default_value_t = Grouping::Account)]
+    pub(crate) by: Grouping,
+    /// Output format.
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = Format::Table)]
+    pub(crate) format: Format,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use clap::error::ErrorKind;
+    use time::macros::{datetime, offset};
+
+    fn parse(args: &[&str]) -> Result<Command, clap::Error> {
+        Cli::try_parse_from(std::iter::once("traffic-usage").chain(args.iter().copied()))
+            .map(|cli| cli.command)
+    }
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn demo_defaults_and_flags() {
+        let Command::Demo(a) = parse(&["demo"]).unwrap() else {
+            panic!()
+        };
+        assert_eq!((a.ips, a.accounts, a.days, a.seed), (48, 6, 3, 1));
+        let Command::Demo(a) = parse(&[
+            "demo",
+            "--ips",
+            "500",
+            "--accounts",
+            "20",
+            "--days",
+            "7",
+            "--seed",
+            "9",
+        ])
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!((a.ips, a.accounts, a.days, a.seed), (500, 20, 7, 9));
+        let err = parse(&["demo", "--ips", "0"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ValueValidation);
+    }
+
+    #[test]
+    fn emulate_defaults_and_flags() {
+        let Command::Emulate(a) = parse(&["emulate", "--flows", "f.csv"]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(a.flows, PathBuf::from("f.csv"));
+        assert_eq!(a.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(a.granularity, 60);
+        assert_eq!(a.server_utc_offset, UtcOffset::UTC);
+        let Command::Emulate(a) = parse(&[
+            "emulate",
+            "--flows",
+            "f.csv",
+            "--listen",
+            "[::1]:0",
+            "--granularity",
+            "300",
+            "--server-utc-offset",
+            "-08:00",
+        ])
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(a.listen, "[::1]:0".parse().unwrap());
+        assert_eq!(a.granularity, 300);
+        assert_eq!(a.server_utc_offset, offset!(-08:00));
+        assert!(parse(&["emulate"]).is_err(), "--flows is required");
+    }
+
+    #[test]
+    fn collect_defaults() {
+        let Command::Collect(a) = parse(&[
+            "collect",
+            "--monitor",
+            "http://ts:8080",
+            "--events",
+            "e.jsonl",
+            "--db",
+            "u.db",
+            "--zone",
+            "zone-1",
+        ])
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(a.monitor, "http://ts:8080");
+        assert_eq!(a.events, PathBuf::from("e.jsonl"));
+        assert_eq!(a.db, PathBuf::from("u.db"));
+        assert_eq!(a.zone.as_str(), "zone-1");
+        assert_eq!((a.from, a.until), (None, None));
+        assert_eq!(a.lag, Duration::hours(2));
+        assert_eq!(a.billing.granularity, 3600);
+        assert_eq!(a.billing.grid(), Duration::hours(1));
+        assert_eq!(a.billing.max_window, Duration::days(1));
+        assert_eq!(a.billing.include_zones, ["EXTERNAL"]);
+        assert!(a.billing.exclude_zones.is_empty());
+        assert_eq!(a.billing.server_utc_offset, UtcOffset::UTC);
+        assert!(a.billing.exclude_accounts.is_empty());
+        assert_eq!((a.user, a.password_env), (None, None));
+        assert_eq!((a.timeout, a.retries), (None, None));
+    }
+
+    #[test]
+    fn collect_every_flag() {
+        let Command::Collect(a) = parse(&[
+            "collect",
+            "--monitor=https://ts.example:8443",
+            "--events=e.jsonl",
+            "--db=u.db",
+            "--zone=zone-1",
+            "--from=2026-11-01T01:00:00+01:00",
+            "--until=2026-11-03T00:00:00Z",
+            "--lag=1h30m",
+            "--granularity=60",
+            "--max-window=6h",
+            "--include-zones=EXTERNAL,DMZ",
+            "--exclude-zones=INTERNAL",
+            "--server-utc-offset=-08:00",
+            "--exclude-account=1",
+            "--exclude-account=system",
+            "--user=guest",
+            "--password-env=TS_PASSWORD",
+            "--timeout=30s",
+            "--retries=5",
+        ])
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(a.from, Some(datetime!(2026-11-01 00:00 UTC)));
+        assert_eq!(a.until, Some(datetime!(2026-11-03 00:00 UTC)));
+        assert_eq!(a.lag, Duration::minutes(90));
+        assert_eq!(a.billing.granularity, 60);
+        assert_eq!(a.billing.max_window, Duration::hours(6));
+        assert_eq!(a.billing.include_zones, ["EXTERNAL", "DMZ"]);
+        assert_eq!(a.billing.exclude_zones, ["INTERNAL"]);
+        assert_eq!(a.billing.server_utc_offset, offset!(-08:00));
+        let excluded: Vec<&str> = a
+            .billing
+            .exclude_accounts
+            .iter()
+            .map(|a| a.as_str())
+            .collect();
+        assert_eq!(excluded, ["1", "system"]);
+        assert_eq!(a.user.as_deref(), Some("guest"));
+        assert_eq!(a.password_env.as_deref(), Some("TS_PASSWORD"));
+        assert_eq!(a.timeout, Some(std::time::Duration::from_secs(30)));
+        assert_eq!(a.retries, Some(5));
+    }
+
+    #[test]
+    fn negative_offset_as_separate_value() {
+        let Command::Plan(a) = parse(&[
+            "plan",
+            "--events",
+            "e",
+            "--zone",
+            "z",
+            "--from",
+            "2026-11-01T00:00:00Z",
+            "--until",
+            "2026-11-02T00:00:00Z",
+            "--server-utc-offset",
+            "-03:30",
+        ])
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(a.billing.server_utc_offset, offset!(-03:30));
+    }
+
+    #[test]
+    fn password_env_needs_user_and_is_read_from_the_environment() {
+        let base = [
+            "collect",
+            "--monitor",
+            "http://ts",
+            "--events",
+            "e",
+            "--db",
+            "d",
+            "--zone",
+            "z",
+        ];
+        let err = parse(&[&base[..], &["--password-env", "X"]].concat()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument);
+
+        let var = "TRAFFIC_USAGE_TEST_PASSWORD_UNSET_6b1f";
+        let Command::Collect(a) =
+            parse(&[&base[..], &["--user", "u", "--password-env", var]].concat()).unwrap()
+        else {
+            panic!()
+        };
+        let err = a.password().unwrap_err().to_string();
+        assert!(err.contains(var) && err.contains("is not set"), "{err}");
+        assert!(err.contains("--password-env"), "{err}");
+
+        // PATH is set in every environment the tests run in.
+        let Command::Collect(a) =
+            parse(&[&base[..], &["--user", "u", "--password-env", "PATH"]].concat()).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(a.password().unwrap(), std::env::var("PATH").ok());
+        let Command::Collect(a) = parse(&base).unwrap() else {
+            panic!()
+        };
+        assert_eq!(a.password().unwrap(), None);
+    }
+
+    #[test]
+    fn plan_defaults() {
+        let Command::Plan(a) = parse(&[
+            "plan",
+            "--events",
+            "e.jsonl",
+            "--zone",
+            "zone-1",
+            "--from",
+            "2026-11-01T00:00:00Z",
+            "--until",
+            "2026-11-02T00:00:00Z",
+        ])
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(a.events, PathBuf::from("e.jsonl"));
+        assert_eq!(a.zone.as_str(), "zone-1");
+        assert_eq!(a.from, datetime!(2026-11-01 00:00 UTC));
+        assert_eq!(a.until, datetime!(2026-11-02 00:00 UTC));
+        assert_eq!(a.monitor, "http://127.0.0.1:8080");
+        assert_eq!(a.billing.granularity, 3600);
+        assert!(
+            parse(&["plan", "--events", "e", "--zone", "z"]).is_err(),
+            "--from/--until required"
+        );
+    }
+
+    #[test]
+    fn report_defaults_and_choices() {
+        let Command::Report(a) = parse(&["report", "--db", "u.db"]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (a.by, a.format, a.zone),
+            (Grouping::Account, Format::Table, None)
+        );
+        let Command::Report(a) = parse(&[
+            "report", "--db", "u.db", "--zone", "z", "--by", "day", "--format", "csv",
+        ])
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!((a.by, a.format), (Grouping::Day, Format::Csv));
+        assert_eq!(a.zone.map(String::from).as_deref(), Some("z"));
+        let err = parse(&["report", "--db", "u.db", "--by", "month"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidValue);
+    }
+
+    #[test]
+    fn bad_values_are_clap_errors_naming_the_value() {
+        let base = [
+            "collect",
+            "--monitor",
+            "http://ts",
+            "--events",
+            "e",
+            "--db",
+            "d",
+            "--zone",
+            "z",
+        ];
+        for (flag, value) in [
+            ("--from", "2026-13-01"),
+            ("--until", "tomorrow"),
+            ("--lag", "5x"),
+            ("--max-window", "0d"),
+            ("--granularity", "0"),
+            ("--server-utc-offset", "+25:00"),
+            ("--include-zones", "EXTERNAL\"|1"),
+            ("--exclude-account", ""),
+            ("--timeout", "10"),
+        ] {
+            let err = parse(&[&base[..], &[flag, value]].concat()).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::ValueValidation, "{flag} {value}");
+            let text = err.to_string();
+            assert!(text.contains(value) && text.contains(flag), "{text}");
+        }
+        let err = parse(&["collect", "--monitor", "ts:8080"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ValueValidation);
+        let err = parse(&["report", "--db", "d", "--zone", ""]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ValueValidation);
+    }
+}

@@ -1,0 +1,323 @@
+//! Parsing of the command line's times, durations, offsets and names.
+//!
+//! Each function here is a clap `value_parser`: its error message says what was
+//! wrong, and clap names the flag and the value.
+
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime, UtcOffset};
+
+/// Parses an RFC 3339 time with any offset, e.g. `2026-11-01T10:00:00+01:00`,
+/// and converts it to UTC.
+///
+/// # Errors
+///
+/// A message naming the expected form when `text` is not RFC 3339.
+pub(crate) fn parse_time(text: &str) -> Result<OffsetDateTime, String> {
+    OffsetDateTime::parse(text.trim(), &Rfc3339)
+        .map(|t| t.to_offset(UtcOffset::UTC))
+        .map_err(|e| format!("expected an RFC 3339 time like 2026-11-01T10:00:00Z ({e})"))
+}
+
+/// Formats a time as RFC 3339 in UTC with a `Z`, e.g. `2026-11-01T10:00:00Z`.
+///
+/// Times outside RFC 3339's years 0000–9999 fall back to `time`'s own display.
+pub(crate) fn format_time(at: OffsetDateTime) -> String {
+    let at = at.to_offset(UtcOffset::UTC);
+    at.format(&Rfc3339).unwrap_or_else(|_| at.to_string())
+}
+
+/// The units a duration may use, largest first, with their length in seconds.
+const DURATION_UNITS: [(char, i64); 5] = [
+    ('w', 7 * 86_400),
+    ('d', 86_400),
+    ('h', 3_600),
+    ('m', 60),
+    ('s', 1),
+];
+
+/// Parses a positive duration written as numbers with units, largest first:
+/// `90s`, `30m`, `2h`, `1d`, `1w`, `1h30m`, `1d12h`.
+///
+/// # Errors
+///
+/// A message naming the problem when `text` is empty, has a number without a
+/// unit or a unit without a number, uses an unknown or repeated unit or units
+/// out of order, is zero, or is too large.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    const FORM: &str = "expected a duration like 90s, 30m, 2h, 1d or 1h30m";
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(format!("empty duration; {FORM}"));
+    }
+    let mut total: i64 = 0;
+    // Index into DURATION_UNITS of the next unit allowed: units go largest first.
+    let mut next_unit = 0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(format!("expected a number at {rest:?}; {FORM}"));
+        }
+        let (number, after) = rest.split_at(digits);
+        let Some(unit) = after.chars().next() else {
+            return Err(format!("missing unit after {number}; {FORM}"));
+        };
+        let Some(position) = DURATION_UNITS.iter().position(|&(u, _)| u == unit) else {
+            return Err(format!(
+                "unknown unit {unit:?} after {number}; expected s, m, h, d or w"
+            ));
+        };
+        if position < next_unit {
+            return Err(format!("unit {unit:?} repeated or out of order; {FORM}"));
+        }
+        next_unit = position + 1;
+        let seconds = number
+            .parse::<i64>()
+            .ok()
+            .and_then(|n| n.checked_mul(DURATION_UNITS[position].1))
+            .and_then(|s| total.checked_add(s));
+        total = match seconds {
+            // Kept well inside the range of every time type it meets.
+            Some(s) if s <= MAX_DURATION_SECONDS => s,
+            _ => return Err(format!("duration {text:?} is too large")),
+        };
+        rest = &after[unit.len_utf8()..];
+    }
+    if total == 0 {
+        return Err(format!("duration {text:?} must be positive"));
+    }
+    Ok(Duration::seconds(total))
+}
+
+/// The largest duration accepted: about 100 years.
+const MAX_DURATION_SECONDS: i64 = 100 * 366 * 86_400;
+
+/// Like [`parse_duration`], as a [`std::time::Duration`] (for timeouts).
+///
+/// # Errors
+///
+/// As [`parse_duration`].
+pub(crate) fn parse_std_duration(text: &str) -> Result<std::time::Duration, String> {
+    let duration = parse_duration(text)?;
+    Ok(duration.unsigned_abs())
+}
+
+/// Parses a UTC offset: `Z`, `+00:00`, `+05:30`, `-08:00`.
+///
+/// # Errors
+///
+/// A message naming the expected form, or the hours or minutes out of range.
+pub(crate) fn parse_utc_offset(text: &str) -> Result<UtcOffset, String> {
+    const FORM: &str = "expected a UTC offset like +05:30, -08:00 or Z";
+    let text = text.trim();
+    if text == "Z" || text == "z" {
+        return Ok(UtcOffset::UTC);
+    }
+    let bytes = text.as_bytes();
+    let shape_ok = bytes.len() == 6
+        && matches!(bytes[0], b'+' | b'-')
+        && bytes[1].is_ascii_digit()
+        && bytes[2].is_ascii_digit()
+        && bytes[3] == b':'
+        && bytes[4].is_ascii_digit()
+        && bytes[5].is_ascii_digit();
+    if !shape_ok {
+        return Err(FORM.to_owned());
+    }
+    let hours =
+        i8::try_from((bytes[1] - b'0') * 10 + (bytes[2] - b'0')).map_err(|_| FORM.to_owned())?;
+    let minutes =
+        i8::try_from((bytes[4] - b'0') * 10 + (bytes[5] - b'0')).map_err(|_| FORM.to_owned())?;
+    if hours > 23 {
+        return Err(format!("offset hours {hours} out of range 0..=23"));
+    }
+    if minutes > 59 {
+        return Err(format!("offset minutes {minutes} out of range 0..=59"));
+    }
+    let sign = if bytes[0] == b'-' { -1 } else { 1 };
+    UtcOffset::from_hms(sign * hours, sign * minutes, 0).map_err(|e| format!("{FORM} ({e})"))
+}
+
+/// Parses a Traffic Sentinel zone name: one or more of `A-Z a-z 0-9 _ . -`.
+///
+/// # Errors
+///
+/// A message naming the first character not allowed, or the empty name.
+pub(crate) fn parse_ts_zone(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        return Err("empty zone name; expected letters, digits, '_', '.' or '-'".to_owned());
+    }
+    match text
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+    {
+        Some(bad) => Err(format!(
+            "character {bad:?} not allowed in a zone name; expected letters, digits, '_', '.' or '-'"
+        )),
+        None => Ok(text.to_owned()),
+    }
+}
+
+/// Parses a Traffic Sentinel monitor URL: `http://` or `https://`, then a host.
+///
+/// The full check (port, no query or fragment) happens when the monitor
+/// configuration is built.
+///
+/// # Errors
+///
+/// A message naming the expected form.
+pub(crate) fn parse_monitor_url(text: &str) -> Result<String, String> {
+    let rest = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !rest.starts_with('/') => Ok(text.to_owned()),
+        _ => Err(
+            "expected an http:// or https:// URL with a host, like http://10.147.28.100:8080"
+                .to_owned(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::{datetime, offset};
+
+    #[test]
+    fn times_are_rfc3339_converted_to_utc() {
+        assert_eq!(
+            parse_time("2026-11-01T10:00:00Z").unwrap(),
+            datetime!(2026-11-01 10:00 UTC)
+        );
+        let t = parse_time("2026-11-01T10:00:00+05:30").unwrap();
+        assert_eq!(t, datetime!(2026-11-01 04:30 UTC));
+        assert_eq!(t.offset(), UtcOffset::UTC);
+        assert_eq!(format_time(t), "2026-11-01T04:30:00Z");
+    }
+
+    #[test]
+    fn bad_times_are_refused() {
+        for bad in [
+            "2026-13-01",
+            "2026-13-01T00:00:00Z",
+            "",
+            "yesterday",
+            "2026-11-01 10:00",
+        ] {
+            let err = parse_time(bad).unwrap_err();
+            assert!(err.contains("RFC 3339"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn durations_with_units() {
+        assert_eq!(parse_duration("90s").unwrap(), Duration::seconds(90));
+        assert_eq!(parse_duration("30m").unwrap(), Duration::minutes(30));
+        assert_eq!(parse_duration("2h").unwrap(), Duration::hours(2));
+        assert_eq!(parse_duration("1d").unwrap(), Duration::days(1));
+        assert_eq!(parse_duration("1w").unwrap(), Duration::days(7));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::minutes(90));
+        assert_eq!(
+            parse_duration("1d12h5m3s").unwrap(),
+            Duration::seconds(129_903)
+        );
+        assert_eq!(
+            parse_std_duration("45s").unwrap(),
+            std::time::Duration::from_secs(45)
+        );
+    }
+
+    #[test]
+    fn bad_durations_say_why() {
+        let cases = [
+            ("", "empty"),
+            ("5", "missing unit after 5"),
+            ("5x", "unknown unit 'x'"),
+            ("h", "expected a number"),
+            ("0s", "must be positive"),
+            ("0h0m", "must be positive"),
+            ("30m1h", "out of order"),
+            ("1h1h", "repeated"),
+            ("-5m", "expected a number"),
+            ("99999999999999999999s", "too large"),
+            ("200000w", "too large"),
+            ("1h 30m", "expected a number"),
+        ];
+        for (text, want) in cases {
+            let err = parse_duration(text).unwrap_err();
+            assert!(err.contains(want), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn offsets() {
+        assert_eq!(parse_utc_offset("Z").unwrap(), UtcOffset::UTC);
+        assert_eq!(parse_utc_offset("+00:00").unwrap(), UtcOffset::UTC);
+        assert_eq!(parse_utc_offset("-00:00").unwrap(), UtcOffset::UTC);
+        assert_eq!(parse_utc_offset("+05:30").unwrap(), offset!(+05:30));
+        assert_eq!(parse_utc_offset("-08:00").unwrap(), offset!(-08:00));
+        assert_eq!(parse_utc_offset("-03:30").unwrap(), offset!(-03:30));
+        for bad in [
+            "",
+            "5",
+            "+5:00",
+            "+05",
+            "0530",
+            "+05:3",
+            "+24:00",
+            "+05:60",
+            "UTC",
+            "+٠٥:٣٠",
+        ] {
+            assert!(parse_utc_offset(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn ts_zone_names() {
+        assert_eq!(parse_ts_zone("EXTERNAL").unwrap(), "EXTERNAL");
+        assert_eq!(parse_ts_zone("dmz-1.a_b").unwrap(), "dmz-1.a_b");
+        assert!(parse_ts_zone("").is_err());
+        let err = parse_ts_zone("EXTERNAL\" | true").unwrap_err();
+        assert!(err.contains("'\"'"), "{err}");
+        assert!(parse_ts_zone("a b").is_err());
+    }
+
+    #[test]
+    fn monitor_urls() {
+        assert!(parse_monitor_url("http://10.147.28.100:8080").is_ok());
+        assert!(parse_monitor_url("https://ts.example").is_ok());
+        for bad in ["", "10.0.0.1:8080", "ftp://x", "http://", "http:///x"] {
+            assert!(parse_monitor_url(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics() {
+        // A fixed xorshift stream over characters the parsers care about.
+        let alphabet: Vec<char> = "0123456789smhdwxZz+-:T. ,\"é٣\u{0}".chars().collect();
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 24) as usize;
+            let text: String = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            if let Ok(d) = parse_duration(&text) {
+                assert!(d.is_positive(), "{text:?}");
+            }
+            let _ = parse_time(&text);
+            if let Ok(offset) = parse_utc_offset(&text) {
+                assert!(offset.whole_hours().abs() <= 23, "{text:?}");
+            }
+            let _ = parse_ts_zone(&text);
+            let _ = parse_monitor_url(&text);
+        }
+    }
+}
