@@ -1,0 +1,526 @@
+//! The asynchronous client against an in-test HTTP server: the exact request,
+//! retries, timeouts, faults and bounds.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use support::{ANSWER, Reply, TestServer, fast_config, ip, query};
+use traffic_sentinel_client::{ByteCounts, Error, MonitorConfig, QueryTag, TrafficSentinelClient};
+
+fn client(config: MonitorConfig) -> TrafficSentinelClient {
+    TrafficSentinelClient::new(config).unwrap()
+}
+
+#[tokio::test]
+async fn sends_the_exact_form_body_path_and_headers() {
+    let server = TestServer::start(vec![Reply::ok(ANSWER)]);
+    let client = client(
+        fast_config(&server)
+            .credentials("billing", "pa55word")
+            .build()
+            .unwrap(),
+    );
+    let outcome = client.fetch(&[query()]).await.unwrap();
+    assert_eq!((outcome.requests, outcome.attempts), (1, 1));
+    assert_eq!(
+        outcome.answer.get(QueryTag(7), ip("203.0.113.7")),
+        Some(ByteCounts {
+            sent: 1200,
+            received: 300
+        })
+    );
+    assert_eq!(
+        outcome.answer.get(QueryTag(7), ip("2001:db8::1")),
+        Some(ByteCounts {
+            sent: 0,
+            received: 80
+        })
+    );
+
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    let recorded = &requests[0];
+    assert_eq!(recorded.method, "POST");
+    assert_eq!(recorded.path, "/inmsf/Query");
+    assert_eq!(
+        recorded.header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+    assert_eq!(
+        recorded.header("authorization"),
+        Some("Basic YmlsbGluZzpwYTU1d29yZA==")
+    );
+    let planned = client.plan(&[query()]).unwrap();
+    let script = planned[0].script();
+    let expected_body = format!(
+        "script={}&authenticate=basic&resultFormat=txt",
+        url::form_urlencoded::byte_serialize(script.as_bytes()).collect::<String>()
+    );
+    assert_eq!(recorded.body, expected_body);
+    assert!(recorded.body.starts_with("script=var+n+%3D+0%3B%0A"));
+    assert!(
+        recorded
+            .body
+            .ends_with("%29%3B&authenticate=basic&resultFormat=txt")
+    );
+}
+
+#[tokio::test]
+async fn no_authorization_header_without_credentials() {
+    let server = TestServer::start(vec![Reply::ok(ANSWER)]);
+    client(fast_config(&server).build().unwrap())
+        .fetch(&[query()])
+        .await
+        .unwrap();
+    assert_eq!(server.requests()[0].header("authorization"), None);
+}
+
+#[tokio::test]
+async fn two_503_then_200_succeeds_on_the_third_attempt() {
+    let server = TestServer::start(vec![
+        Reply::status(503, "busy"),
+        Reply::status(503, "busy"),
+        Reply::ok(ANSWER),
+    ]);
+    let outcome = client(fast_config(&server).build().unwrap())
+        .fetch(&[query()])
+        .await
+        .unwrap();
+    assert_eq!((outcome.requests, outcome.attempts), (1, 3));
+    assert_eq!(outcome.answer.len(), 2);
+    assert_eq!(server.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn persistent_500_is_an_http_status_error_after_all_retries() {
+    let server = TestServer::start(vec![Reply::status(500, &"internal error ".repeat(40))]);
+    let err = client(fast_config(&server).retries(3).build().unwrap())
+        .fetch(&[query()])
+        .await
+        .unwrap_err();
+    match &err {
+        Error::HttpStatus {
+            status,
+            body_prefix,
+            attempts,
+        } => {
+            assert_eq!((*status, *attempts), (500, 4));
+            assert_eq!(body_prefix.chars().count(), 200);
+            assert!(body_prefix.starts_with("internal error internal"));
+        }
+        other => panic!("expected an http status error, got {other:?}"),
+    }
+    assert_eq!(err.attempts(), Some(4));
+    assert!(
+        err.to_string()
+            .starts_with("http status 500 after 4 attempt(s): ")
+    );
+    assert_eq!(server.requests().len(), 4);
+}
+
+#[tokio::test]
+async fn client_errors_are_not_retried() {
+    for status in [400, 401, 404] {
+        let server = TestServer::start(vec![Reply::status(status, "no such thing")]);
+        let err = client(fast_config(&server).build().unwrap())
+            .fetch(&[query()])
+            .await
+            .unwrap_err();
+        match err {
+            Error::HttpStatus {
+                status: got,
+                body_prefix,
+                attempts,
+            } => {
+                assert_eq!((got, attempts), (status, 1));
+                assert_eq!(body_prefix, "no such thing");
+            }
+            other => panic!("expected an http status error, got {other:?}"),
+        }
+        assert_eq!(server.requests().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let server = TestServer::start(vec![Reply::Redirect]);
+    let err = client(fast_config(&server).build().unwrap())
+        .fetch(&[query()])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::HttpStatus {
+                status: 302,
+                attempts: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_delay_past_the_total_timeout_is_a_timeout_error() {
+    let server = TestServer::start(vec![Reply::Delay(
+        Duration::from_secs(10),
+        Box::new(Reply::ok(ANSWER)),
+    )]);
+    let err = client(
+        fast_config(&server)
+            .total_timeout(Duration::from_millis(200))
+            .retries(1)
+            .build()
+            .unwrap(),
+    )
+    .fetch(&[query()])
+    .await
+    .unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(matches!(err, Error::Timeout { attempts: 2, .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with("request timed out after 2 attempt(s): ")
+    );
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn a_slow_body_counts_against_the_total_timeout() {
+    // Headers at once, then the body stalls: the total timeout still applies.
+    let server = TestServer::start(vec![Reply::Declared { length: 100 }]);
+    let err = client(
+        fast_config(&server)
+            .total_timeout(Duration::from_millis(300))
+            .retries(0)
+            .build()
+            .unwrap(),
+    )
+    .fetch(&[query()])
+    .await
+    .unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+}
+
+#[tokio::test]
+async fn delay_then_success_recovers() {
+    let server = TestServer::start(vec![
+        Reply::Delay(Duration::from_secs(10), Box::new(Reply::ok(ANSWER))),
+        Reply::ok(ANSWER),
+    ]);
+    let outcome = client(
+        fast_config(&server)
+            .total_timeout(Duration::from_millis(300))
+            .build()
+            .unwrap(),
+    )
+    .fetch(&[query()])
+    .await
+    .unwrap();
+    assert_eq!(outcome.attempts, 2);
+}
+
+#[tokio::test]
+async fn connection_refused_is_a_transport_error_after_retries() {
+    let config = MonitorConfig::builder(&support::closed_port_url())
+        .retries(2)
+        .retry_backoff(Duration::from_millis(5))
+        .build()
+        .unwrap();
+    let err = client(config).fetch(&[query()]).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Transport { attempts: 3, .. }),
+        "{err:?}"
+    );
+    assert!(!err.is_timeout());
+    assert!(
+        err.to_string()
+            .starts_with("transport error after 3 attempt(s): "),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn connection_dropped_mid_body_is_a_retried_transport_error() {
+    let server = TestServer::start(vec![Reply::DropMidBody {
+        declared: 1000,
+        sent: b"s,7,203.0.113.7,1200\nr,7,".to_vec(),
+    }]);
+    let err = client(fast_config(&server).build().unwrap())
+        .fetch(&[query()])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Transport { attempts: 3, .. }),
+        "{err:?}"
+    );
+    assert_eq!(server.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn connection_dropped_once_then_success_recovers() {
+    let server = TestServer::start(vec![
+        Reply::DropMidBody {
+            declared: 1000,
+            sent: b"s,7,203.0.113.7,1200\n".to_vec(),
+        },
+        Reply::ok(ANSWER),
+    ]);
+    let outcome = client(fast_config(&server).build().unwrap())
+        .fetch(&[query()])
+        .await
+        .unwrap();
+    assert_eq!((outcome.requests, outcome.attempts), (1, 2));
+    assert_eq!(outcome.answer.len(), 2);
+}
+
+#[tokio::test]
+async fn a_body_without_sentinel_is_truncated_and_not_retried() {
+    let server = TestServer::start(vec![Reply::ok(
+        "s,7,203.0.113.7,1200\nr,7,203.0.113.7,300\n",
+    )]);
+    let err = client(fast_config(&server).build().unwrap())
+        .fetch(&[query()])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Truncated { rows_seen: 2 }), "{err:?}");
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn an_empty_body_is_refused() {
+    let server = TestServer::start(vec![Reply::ok("")]);
+    let err = client(fast_config(&server).build().unwrap())
+        .fetch(&[query()])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::EmptyAnswer), "{err:?}");
+}
+
+#[tokio::test]
+async fn an_html_page_with_200_is_malformed() {
+    let server = TestServer::start(vec![Reply::ok(
+        "<html><head><title>Login</title></head></html>\n",
+    )]);
+    let err = client(fast_config(&server).build().unwrap())
+        .fetch(&[query()])
+        .await
+        .unwrap_err();
+    match err {
+        Error::Malformed {
+            line,
+            content,
+            reason,
+        } => {
+            assert_eq!(line, 1);
+            assert_eq!(reason, "answer is html, not txt");
+            assert!(content.starts_with("<html>"));
+        }
+        other => panic!("expected malformed, got {other:?}"),
+    }
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_garbage_line_is_malformed_naming_it() {
+    let server = TestServer::start(vec![Reply::ok(
+        "s,7,203.0.113.7,1200\n#garbage#\nr,7,2001:db8::1,80\nend,2\n",
+    )]);
+    let err = client(fast_config(&server).build().unwrap())
+        .fetch(&[query()])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Malformed { line: 2, content, .. } if content == "#garbage#"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_endless_body_is_refused_without_reading_it_all() {
+    let total = 256 * 1024 * 1024;
+    let server = TestServer::start(vec![Reply::Endless {
+        row: b"s,7,203.0.113.7,1200\n".to_vec(),
+        total,
+    }]);
+    let client = client(fast_config(&server).build().unwrap());
+    let limit = client.plan(&[query()]).unwrap()[0].max_answer_bytes();
+    let err = client.fetch(&[query()]).await.unwrap_err();
+    match err {
+        Error::AnswerTooLarge { limit: got } => assert_eq!(got, limit),
+        other => panic!("expected too large, got {other:?}"),
+    }
+    // Not retried, and the server could write no more than what the socket
+    // buffers hold beyond the limit.
+    assert_eq!(server.requests().len(), 1);
+    // Give the server a moment to notice the closed connection.
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        server.bytes_written() < total / 4,
+        "{}",
+        server.bytes_written()
+    );
+}
+
+#[tokio::test]
+async fn a_declared_length_over_the_limit_is_refused_at_once() {
+    let server = TestServer::start(vec![Reply::Declared { length: 1 << 40 }]);
+    let client = client(fast_config(&server).build().unwrap());
+    let err = client.fetch(&[query()]).await.unwrap_err();
+    assert!(matches!(err, Error::AnswerTooLarge { .. }), "{err:?}");
+    assert_eq!(server.bytes_written(), 0);
+}
+
+#[tokio::test]
+async fn queries_spread_over_several_requests_are_joined() {
+    let queries: Vec<_> = (0..3)
+        .map(|t| {
+            let mut q = query();
+            q.tag = QueryTag(t);
+            q
+        })
+        .collect();
+    // Room for one query per request.
+    let probe = MonitorConfig::builder("http://127.0.0.1:1")
+        .build()
+        .unwrap();
+    let one = traffic_sentinel_client::plan_requests(&probe, &queries[..1]).unwrap()[0]
+        .script()
+        .len();
+    let replies = (0..3)
+        .map(|t| Reply::ok(&format!("r,{t},2001:db8::1,{}\nend,1\n", 100 + t)))
+        .collect();
+    let server = TestServer::start(replies);
+    let client = client(fast_config(&server).max_script_bytes(one).build().unwrap());
+    assert_eq!(client.plan(&queries).unwrap().len(), 3);
+    let outcome = client.fetch(&queries).await.unwrap();
+    assert_eq!((outcome.requests, outcome.attempts), (3, 3));
+    assert_eq!(outcome.answer.len(), 3);
+    for t in 0..3 {
+        assert_eq!(
+            outcome.answer.get(QueryTag(t), ip("2001:db8::1")),
+            Some(ByteCounts {
+                sent: 0,
+                received: u64::from(100 + t)
+            })
+        );
+    }
+    let recorded = server.requests();
+    assert_eq!(recorded.len(), 3);
+    for (t, request) in recorded.iter().enumerate() {
+        let script: String = url::form_urlencoded::parse(request.body.as_bytes())
+            .find(|(name, _)| name == "script")
+            .unwrap()
+            .1
+            .into_owned();
+        assert!(script.contains(&format!("println(\"s,{t},\"")), "{script}");
+    }
+}
+
+#[tokio::test]
+async fn fetch_request_sends_one_planned_request() {
+    let server = TestServer::start(vec![Reply::status(502, ""), Reply::ok(ANSWER)]);
+    let client = client(fast_config(&server).build().unwrap());
+    let planned = client.plan(&[query()]).unwrap();
+    let outcome = client.fetch_request(&planned[0]).await.unwrap();
+    assert_eq!((outcome.requests, outcome.attempts), (1, 2));
+    assert_eq!(outcome.answer.len(), 2);
+}
+
+#[tokio::test]
+async fn plan_errors_send_nothing() {
+    let server = TestServer::start(vec![Reply::ok(ANSWER)]);
+    let mut bad = query();
+    bad.ips.clear();
+    let err = client(fast_config(&server).build().unwrap())
+        .fetch(&[bad])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Plan {
+                tag: QueryTag(7),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(server.requests().is_empty());
+}
+
+/// A tracing subscriber that keeps every field of every event and span.
+struct Capture(Arc<Mutex<String>>);
+
+struct Fields<'a>(&'a mut String);
+
+impl tracing::field::Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        let _ = write!(self.0, "{}={:?} ", field.name(), value);
+    }
+}
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        span.record(&mut Fields(&mut self.0.lock().unwrap()));
+        tracing::span::Id::from_u64(1)
+    }
+
+    fn record(&self, _: &tracing::span::Id, values: &tracing::span::Record<'_>) {
+        values.record(&mut Fields(&mut self.0.lock().unwrap()));
+    }
+
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut log = self.0.lock().unwrap();
+        event.record(&mut Fields(&mut log));
+        log.push('\n');
+    }
+
+    fn enter(&self, _: &tracing::span::Id) {}
+
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[tokio::test]
+async fn credentials_never_reach_logs_or_errors() {
+    let log = Arc::new(Mutex::new(String::new()));
+    let _guard = tracing::subscriber::set_default(Capture(Arc::clone(&log)));
+    let server = TestServer::start(vec![
+        Reply::status(503, "busy"),
+        Reply::ok(ANSWER),
+        Reply::status(401, "unauthorized"),
+    ]);
+    let config = fast_config(&server)
+        .credentials("billing", "pa55word")
+        .build()
+        .unwrap();
+    let client = client(config);
+    client.fetch(&[query()]).await.unwrap();
+    let err = client.fetch(&[query()]).await.unwrap_err();
+    let log = log.lock().unwrap().clone();
+    assert!(log.contains("posting traffic sentinel query"), "{log}");
+    assert!(log.contains("retrying"), "{log}");
+    for text in [
+        log,
+        err.to_string(),
+        format!("{err:?}"),
+        format!("{client:?}"),
+    ] {
+        assert!(!text.contains("pa55word"), "{text}");
+        assert!(!text.contains("YmlsbGluZzpwYTU1d29yZA"), "{text}");
+    }
+}
