@@ -1,0 +1,734 @@
+//! The query plan of one collection window, and the join of its answer.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use time::Duration;
+use usage_model::{
+    AccountId, ByteCounts, Checkpoint, CollectionWindow, Ownership, QueryTag, TimeInterval,
+    TrafficAnswer, TrafficQuery, UsageRecord, UsageType, ZoneId,
+};
+
+use crate::grid::Grid;
+use crate::{Anomaly, Error, OwnershipLedger};
+
+/// What Traffic Sentinel must be asked for one zone and one collection
+/// window, and how its answer maps back to owners (DESIGN §1, §3).
+///
+/// Building a plan:
+///
+/// 1. takes every holding of the zone that overlaps the window, clipped to it
+///    ([`OwnershipLedger::ownerships`]);
+/// 2. floors the start and end of each to the grid and drops the pieces that
+///    become empty. Each grid bucket `[t, t + g)` of an address thus belongs
+///    to exactly the account holding it at the bucket's last instant (whose
+///    holding satisfies `start < t + g <= end`), and to nobody if it is free
+///    then; an allocation shorter than a bucket within one bucket bills
+///    nothing, its bucket goes to whoever holds the address when the bucket
+///    closes;
+/// 3. groups the pieces by identical `[start, end)`: one [`TrafficQuery`] per
+///    group, tagged `QueryTag(0)`, `QueryTag(1)`, … in `(start, end)` order,
+///    with its addresses sorted. The full-window group is one query however
+///    many addresses it has (splitting large queries is the client's job).
+///
+/// An address appears at most once per query but may appear in several (an
+/// address handed A → B → A within one window).
+///
+/// # Example
+///
+/// ```
+/// use time::Duration;
+/// use time::macros::datetime;
+/// use usage_correlator::{LedgerOptions, OwnershipLedger, QueryPlan};
+/// use usage_model::{AccountId, CollectionWindow, IpEvent, IpEventKind, ZoneId};
+///
+/// let zone = ZoneId::new("zone-1").unwrap();
+/// let event = |id, at, ip: &str| IpEvent {
+///     id,
+///     at,
+///     zone: zone.clone(),
+///     account: AccountId::new("acct-a").unwrap(),
+///     ip: ip.parse().unwrap(),
+///     kind: IpEventKind::Assign,
+/// };
+/// let ledger = OwnershipLedger::from_events(
+///     LedgerOptions::new(),
+///     [
+///         event(1, datetime!(2026-10-01 00:00 UTC), "203.0.113.7"),
+///         event(2, datetime!(2026-10-01 00:00 UTC), "203.0.113.8"),
+///         // Assigned mid-bucket: billed from the bucket it falls in.
+///         event(3, datetime!(2026-11-01 02:30 UTC), "2001:db8::9"),
+///     ],
+/// );
+/// let window = CollectionWindow::new(
+///     datetime!(2026-11-01 00:00 UTC),
+///     datetime!(2026-11-01 06:00 UTC),
+/// )
+/// .unwrap();
+/// let plan = QueryPlan::new(&ledger, &zone, window, Duration::hours(1)).unwrap();
+/// assert_eq!((plan.piece_count(), plan.query_count(), plan.ip_count()), (3, 2, 3));
+/// // The two continuing addresses share the full-window query.
+/// assert_eq!(plan.queries()[0].ips.len(), 2);
+/// assert_eq!(plan.queries()[1].interval.start(), datetime!(2026-11-01 02:00 UTC));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueryPlan {
+    zone: ZoneId,
+    window: CollectionWindow,
+    grid: Duration,
+    /// Floored, clipped, non-empty pieces, sorted by `(start, end, ip)`.
+    pieces: Vec<Ownership>,
+    /// The tag of each piece, parallel to `pieces`.
+    piece_tags: Vec<QueryTag>,
+    /// `(tag, ip)` → index into `pieces`.
+    index: BTreeMap<(QueryTag, IpAddr), usize>,
+    queries: Vec<TrafficQuery>,
+    ip_count: usize,
+    anomalies: Vec<Anomaly>,
+}
+
+impl QueryPlan {
+    /// Plans the queries of `zone` for `window` on a grid of step `grid`.
+    ///
+    /// The plan also holds the ledger's anomalies of `zone` whose event lies
+    /// in the window ([`QueryPlan::anomalies`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidGrid`] when `grid` is not positive,
+    /// [`Error::WindowOffGrid`] when the window's start or end is not on the
+    /// grid, [`Error::TimeOutOfRange`] when a time cannot be floored,
+    /// [`Error::TooManyQueries`] when the groups outnumber the tags.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use time::Duration;
+    /// use time::macros::datetime;
+    /// use usage_correlator::{Error, LedgerOptions, OwnershipLedger, QueryPlan};
+    /// use usage_model::{CollectionWindow, ZoneId};
+    ///
+    /// let ledger = OwnershipLedger::new(LedgerOptions::new());
+    /// let zone = ZoneId::new("zone-1").unwrap();
+    /// let off_grid = CollectionWindow::new(
+    ///     datetime!(2026-11-01 00:30 UTC),
+    ///     datetime!(2026-11-01 06:00 UTC),
+    /// )
+    /// .unwrap();
+    /// let err = QueryPlan::new(&ledger, &zone, off_grid, Duration::hours(1)).unwrap_err();
+    /// assert!(matches!(err, Error::WindowOffGrid { .. }));
+    /// ```
+    pub fn new(
+        ledger: &OwnershipLedger,
+        zone: &ZoneId,
+        window: CollectionWindow,
+        grid: Duration,
+    ) -> Result<QueryPlan, Error> {
+        let step = Grid::new(grid)?;
+        if !step.holds(window.start())? || !step.holds(window.end())? {
+            return Err(Error::WindowOffGrid {
+                start: window.start(),
+                end: window.end(),
+                grid,
+            });
+        }
+        let mut pieces = Vec::new();
+        for held in ledger.ownerships(zone, window.interval()) {
+            // Clipping to an on-grid window then flooring equals flooring then
+            // clipping: flooring is monotone and fixes the window bounds.
+            let start = step.floor(held.interval.start())?;
+            let end = step.floor(held.interval.end())?;
+            if start < end
+                && let Ok(interval) = TimeInterval::new(start, end)
+            {
+                pieces.push(Ownership { interval, ..held });
+            }
+        }
+        pieces.sort_by(|a, b| {
+            (a.interval.start(), a.interval.end(), a.ip).cmp(&(
+                b.interval.start(),
+                b.interval.end(),
+                b.ip,
+            ))
+        });
+
+        let mut queries: Vec<TrafficQuery> = Vec::new();
+        let mut piece_tags = Vec::with_capacity(pieces.len());
+        let mut index = BTreeMap::new();
+        for (i, piece) in pieces.iter().enumerate() {
+            let same_group = queries.last().is_some_and(|q| q.interval == piece.interval);
+            if !same_group {
+                let tag = u32::try_from(queries.len()).map(QueryTag).map_err(|_| {
+                    Error::TooManyQueries {
+                        count: queries.len(),
+                    }
+                })?;
+                queries.push(TrafficQuery {
+                    tag,
+                    interval: piece.interval,
+                    ips: Vec::new(),
+                });
+            }
+            if let Some(query) = queries.last_mut() {
+                query.ips.push(piece.ip);
+                piece_tags.push(query.tag);
+                index.insert((query.tag, piece.ip), i);
+            }
+        }
+        let ip_count = pieces.iter().map(|p| p.ip).collect::<BTreeSet<_>>().len();
+        let anomalies = ledger
+            .anomalies_in(zone, window.interval())
+            .cloned()
+            .collect();
+        Ok(QueryPlan {
+            zone: zone.clone(),
+            window,
+            grid,
+            pieces,
+            piece_tags,
+            index,
+            queries,
+            ip_count,
+            anomalies,
+        })
+    }
+
+    /// The zone planned.
+    pub fn zone(&self) -> &ZoneId {
+        &self.zone
+    }
+
+    /// The window planned.
+    pub fn window(&self) -> CollectionWindow {
+        self.window
+    }
+
+    /// The grid step the pieces are floored to.
+    pub fn grid(&self) -> Duration {
+        self.grid
+    }
+
+    /// The ownership pieces, floored to the grid, clipped to the window and
+    /// non-empty, sorted by `(start, end, ip)`.
+    pub fn pieces(&self) -> &[Ownership] {
+        &self.pieces
+    }
+
+    /// Each piece with the tag of the query that asks for it, in the order of
+    /// [`QueryPlan::pieces`].
+    pub fn tagged_pieces(&self) -> impl Iterator<Item = (QueryTag, &Ownership)> + '_ {
+        self.piece_tags.iter().copied().zip(&self.pieces)
+    }
+
+    /// The piece that query `tag` asks about for `ip`, if any.
+    pub fn piece(&self, tag: QueryTag, ip: IpAddr) -> Option<&Ownership> {
+        self.index.get(&(tag, ip)).and_then(|&i| self.pieces.get(i))
+    }
+
+    /// The queries to send, one per group of pieces with the same
+    /// `[start, end)`, tagged `QueryTag(0)`, `QueryTag(1)`, … in
+    /// `(start, end)` order, each with its addresses sorted.
+    pub fn queries(&self) -> &[TrafficQuery] {
+        &self.queries
+    }
+
+    /// The number of pieces.
+    pub fn piece_count(&self) -> usize {
+        self.pieces.len()
+    }
+
+    /// The number of groups (queries).
+    pub fn query_count(&self) -> usize {
+        self.queries.len()
+    }
+
+    /// The number of distinct addresses across all queries.
+    pub fn ip_count(&self) -> usize {
+        self.ip_count
+    }
+
+    /// Whether there is nothing to ask (no address held in the window). The
+    /// window must still be joined, with an empty answer, to advance the
+    /// checkpoint.
+    pub fn is_empty(&self) -> bool {
+        self.pieces.is_empty()
+    }
+
+    /// The anomalies of the plan's zone whose event lies in its window.
+    pub fn anomalies(&self) -> &[Anomaly] {
+        &self.anomalies
+    }
+
+    /// Joins Traffic Sentinel's answer to the pieces: one [`UsageRecord`] per
+    /// piece that moved a byte, per-account totals, and the next checkpoint.
+    ///
+    /// A `(tag, ip)` pair the answer lacks moved no byte. Pieces with zero
+    /// bytes both ways produce no record; the checkpoint advances to the
+    /// window end all the same. Records are ordered by account, address and
+    /// start.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnexpectedAnswer`] when the answer holds a pair the plan did
+    /// not ask for (such bytes are never dropped silently), and
+    /// [`Error::TotalOverflow`] when an account's total of one usage type
+    /// overflows `u64`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use time::Duration;
+    /// use time::macros::datetime;
+    /// use usage_correlator::{LedgerOptions, OwnershipLedger, QueryPlan};
+    /// use usage_model::{AccountId, ByteCounts, CollectionWindow, QueryTag, TrafficAnswer, ZoneId};
+    ///
+    /// let zone = ZoneId::new("zone-1").unwrap();
+    /// let ledger = OwnershipLedger::new(LedgerOptions::new());
+    /// let window = CollectionWindow::new(
+    ///     datetime!(2026-11-01 00:00 UTC),
+    ///     datetime!(2026-11-01 06:00 UTC),
+    /// )
+    /// .unwrap();
+    /// let plan = QueryPlan::new(&ledger, &zone, window, Duration::hours(1)).unwrap();
+    /// // Nobody held anything: no record, but the checkpoint moves on.
+    /// let outcome = plan.join(&TrafficAnswer::new()).unwrap();
+    /// assert!(outcome.records.is_empty());
+    /// assert_eq!(outcome.checkpoint.at, datetime!(2026-11-01 06:00 UTC));
+    ///
+    /// // An answer the plan did not ask for is an error.
+    /// let mut stray = TrafficAnswer::new();
+    /// stray.insert(QueryTag(0), "203.0.113.7".parse().unwrap(), ByteCounts::ZERO).unwrap();
+    /// assert!(plan.join(&stray).is_err());
+    /// ```
+    pub fn join(&self, answer: &TrafficAnswer) -> Result<CycleOutcome, Error> {
+        if let Some((tag, ip, _)) = answer
+            .iter()
+            .find(|&(tag, ip, _)| !self.index.contains_key(&(tag, ip)))
+        {
+            return Err(Error::UnexpectedAnswer { tag, ip });
+        }
+        let mut records: Vec<UsageRecord> = self
+            .tagged_pieces()
+            .filter_map(|(tag, piece)| {
+                let bytes = answer.get(tag, piece.ip)?;
+                (!bytes.is_zero()).then(|| {
+                    UsageRecord::new(
+                        piece.zone.clone(),
+                        piece.account.clone(),
+                        piece.ip,
+                        piece.interval.start(),
+                        piece.interval.end(),
+                        bytes,
+                    )
+                })
+            })
+            .collect();
+        records.sort_by(|a, b| (&a.account, a.ip, a.start).cmp(&(&b.account, b.ip, b.start)));
+
+        let mut totals: BTreeMap<AccountId, ByteCounts> = BTreeMap::new();
+        for record in &records {
+            let total = totals.entry(record.account.clone()).or_default();
+            for usage in [UsageType::BytesSent, UsageType::BytesReceived] {
+                let (sum, add) = match usage {
+                    UsageType::BytesSent => (&mut total.sent, record.bytes_sent),
+                    UsageType::BytesReceived => (&mut total.received, record.bytes_received),
+                };
+                *sum = sum.checked_add(add).ok_or_else(|| Error::TotalOverflow {
+                    account: record.account.clone(),
+                    usage,
+                    left: *sum,
+                    right: add,
+                })?;
+            }
+        }
+        Ok(CycleOutcome {
+            records,
+            totals,
+            checkpoint: Checkpoint {
+                zone: self.zone.clone(),
+                at: self.window.end(),
+            },
+            anomalies: self.anomalies.clone(),
+        })
+    }
+}
+
+/// The result of one collection cycle: what the caller persists, in one
+/// transaction, and reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CycleOutcome {
+    /// One record per ownership piece that moved a byte, ordered by account,
+    /// address and start. Ids are deterministic, so a replayed cycle upserts.
+    pub records: Vec<UsageRecord>,
+    /// Per account, the sum of its records' bytes: `sent` is CloudStack usage
+    /// type 4, `received` type 5. Accounts without a record are absent.
+    pub totals: BTreeMap<AccountId, ByteCounts>,
+    /// The next checkpoint: the window end, also when no byte moved.
+    pub checkpoint: Checkpoint,
+    /// The anomalies of the zone whose event lies in the window.
+    pub anomalies: Vec<Anomaly>,
+}
+
+impl CycleOutcome {
+    /// The total of `account` for one usage type (zero without a record).
+    pub fn total(&self, account: &AccountId, usage: UsageType) -> u64 {
+        self.totals.get(account).map_or(0, |t| match usage {
+            UsageType::BytesSent => t.sent,
+            UsageType::BytesReceived => t.received,
+        })
+    }
+
+    /// The totals as CloudStack usage rows: `(account, usage type, bytes)`,
+    /// ordered by account then type, zero rows included for accounts with a
+    /// record.
+    pub fn usage_rows(&self) -> impl Iterator<Item = (&AccountId, UsageType, u64)> + '_ {
+        self.totals.iter().flat_map(|(account, t)| {
+            [
+                (account, UsageType::BytesSent, t.sent),
+                (account, UsageType::BytesReceived, t.received),
+            ]
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use time::macros::datetime;
+    use time::{Duration, OffsetDateTime};
+    use usage_model::{
+        AccountId, ByteCounts, CollectionWindow, IpEvent, IpEventKind, QueryTag, TrafficAnswer,
+        UsageType, ZoneId,
+    };
+
+    use super::QueryPlan;
+    use crate::{AnomalyKind, Error, LedgerOptions, OwnershipLedger};
+
+    fn zone() -> ZoneId {
+        ZoneId::new("zone-1").unwrap()
+    }
+
+    fn ev(id: u64, at: OffsetDateTime, account: &str, ip: &str, kind: IpEventKind) -> IpEvent {
+        IpEvent {
+            id,
+            at,
+            zone: zone(),
+            account: AccountId::new(account).unwrap(),
+            ip: ip.parse().unwrap(),
+            kind,
+        }
+    }
+
+    fn window() -> CollectionWindow {
+        CollectionWindow::new(
+            datetime!(2026-11-01 00:00 UTC),
+            datetime!(2026-11-01 06:00 UTC),
+        )
+        .unwrap()
+    }
+
+    fn plan(events: Vec<IpEvent>) -> QueryPlan {
+        let ledger = OwnershipLedger::from_events(LedgerOptions::new(), events);
+        QueryPlan::new(&ledger, &zone(), window(), Duration::hours(1)).unwrap()
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn pieces_are_floored_and_clipped() {
+        let p = plan(vec![
+            ev(
+                1,
+                datetime!(2026-10-31 22:10 UTC),
+                "a",
+                "10.0.0.1",
+                IpEventKind::Assign,
+            ),
+            ev(
+                2,
+                datetime!(2026-11-01 02:40 UTC),
+                "a",
+                "10.0.0.1",
+                IpEventKind::Release,
+            ),
+            ev(
+                3,
+                datetime!(2026-11-01 02:40 UTC),
+                "b",
+                "10.0.0.1",
+                IpEventKind::Assign,
+            ),
+            ev(
+                4,
+                datetime!(2026-11-01 07:00 UTC),
+                "b",
+                "10.0.0.1",
+                IpEventKind::Release,
+            ),
+        ]);
+        let spans: Vec<_> = p
+            .pieces()
+            .iter()
+            .map(|o| {
+                (
+                    o.account.to_string(),
+                    o.interval.start().hour(),
+                    o.interval.end().hour(),
+                )
+            })
+            .collect();
+        assert_eq!(spans, [("a".into(), 0, 2), ("b".into(), 2, 6)]);
+        assert_eq!(p.query_count(), 2);
+        assert_eq!(p.ip_count(), 1);
+    }
+
+    #[test]
+    fn sub_bucket_holdings_are_dropped() {
+        let p = plan(vec![
+            ev(
+                1,
+                datetime!(2026-11-01 03:10 UTC),
+                "a",
+                "10.0.0.1",
+                IpEventKind::Assign,
+            ),
+            ev(
+                2,
+                datetime!(2026-11-01 03:50 UTC),
+                "a",
+                "10.0.0.1",
+                IpEventKind::Release,
+            ),
+        ]);
+        assert!(p.is_empty());
+        assert!(p.queries().is_empty());
+    }
+
+    #[test]
+    fn groups_share_one_query_with_sorted_ips_and_tags_in_time_order() {
+        let p = plan(vec![
+            ev(
+                1,
+                datetime!(2026-11-01 04:00 UTC),
+                "a",
+                "10.0.0.9",
+                IpEventKind::Assign,
+            ),
+            ev(
+                2,
+                datetime!(2026-10-01 00:00 UTC),
+                "b",
+                "2001:db8::1",
+                IpEventKind::Assign,
+            ),
+            ev(
+                3,
+                datetime!(2026-10-01 00:00 UTC),
+                "c",
+                "10.0.0.2",
+                IpEventKind::Assign,
+            ),
+        ]);
+        assert_eq!(p.queries().len(), 2);
+        assert_eq!(p.queries()[0].tag, QueryTag(0));
+        assert_eq!(p.queries()[0].ips, [ip("10.0.0.2"), ip("2001:db8::1")]);
+        assert_eq!(p.queries()[0].interval, window().interval());
+        assert_eq!(p.queries()[1].tag, QueryTag(1));
+        assert_eq!(p.queries()[1].ips, [ip("10.0.0.9")]);
+        assert_eq!(
+            p.piece(QueryTag(1), ip("10.0.0.9"))
+                .map(|o| o.account.as_str()),
+            Some("a")
+        );
+    }
+
+    #[test]
+    fn one_ip_can_be_in_two_queries() {
+        let p = plan(vec![
+            ev(
+                1,
+                datetime!(2026-11-01 01:00 UTC),
+                "a",
+                "10.0.0.1",
+                IpEventKind::Assign,
+            ),
+            ev(
+                2,
+                datetime!(2026-11-01 02:00 UTC),
+                "b",
+                "10.0.0.1",
+                IpEventKind::Assign,
+            ),
+            ev(
+                3,
+                datetime!(2026-11-01 04:00 UTC),
+                "a",
+                "10.0.0.1",
+                IpEventKind::Assign,
+            ),
+        ]);
+        assert_eq!(p.query_count(), 3);
+        assert_eq!(p.ip_count(), 1);
+        let kinds: Vec<_> = p.anomalies().iter().map(|a| a.kind).collect();
+        assert_eq!(kinds, [AnomalyKind::AssignWhileHeldByOther; 2]);
+    }
+
+    #[test]
+    fn join_builds_records_totals_and_checkpoint() {
+        let p = plan(vec![
+            ev(
+                1,
+                datetime!(2026-10-01 00:00 UTC),
+                "b",
+                "10.0.0.2",
+                IpEventKind::Assign,
+            ),
+            ev(
+                2,
+                datetime!(2026-10-01 00:00 UTC),
+                "a",
+                "10.0.0.1",
+                IpEventKind::Assign,
+            ),
+            ev(
+                3,
+                datetime!(2026-10-01 00:00 UTC),
+                "a",
+                "10.0.0.3",
+                IpEventKind::Assign,
+            ),
+        ]);
+        let mut answer = TrafficAnswer::new();
+        answer
+            .insert(
+                QueryTag(0),
+                ip("10.0.0.1"),
+                ByteCounts {
+                    sent: 10,
+                    received: 1,
+                },
+            )
+            .unwrap();
+        answer
+            .insert(
+                QueryTag(0),
+                ip("10.0.0.2"),
+                ByteCounts {
+                    sent: 0,
+                    received: 7,
+                },
+            )
+            .unwrap();
+        answer
+            .insert(QueryTag(0), ip("10.0.0.3"), ByteCounts::ZERO)
+            .unwrap();
+        let out = p.join(&answer).unwrap();
+        let got: Vec<_> = out
+            .records
+            .iter()
+            .map(|r| (r.account.to_string(), r.ip))
+            .collect();
+        assert_eq!(
+            got,
+            [("a".into(), ip("10.0.0.1")), ("b".into(), ip("10.0.0.2"))]
+        );
+        let a = AccountId::new("a").unwrap();
+        assert_eq!(out.total(&a, UsageType::BytesSent), 10);
+        assert_eq!(out.total(&a, UsageType::BytesReceived), 1);
+        assert_eq!(out.usage_rows().count(), 4);
+        assert_eq!(out.checkpoint.at, window().end());
+        assert_eq!(out.checkpoint.zone, zone());
+    }
+
+    #[test]
+    fn unexpected_answer_pairs_are_errors_naming_tag_and_ip() {
+        let p = plan(vec![ev(
+            1,
+            datetime!(2026-10-01 00:00 UTC),
+            "a",
+            "10.0.0.1",
+            IpEventKind::Assign,
+        )]);
+        let mut answer = TrafficAnswer::new();
+        answer
+            .insert(
+                QueryTag(0),
+                ip("10.0.0.5"),
+                ByteCounts {
+                    sent: 1,
+                    received: 0,
+                },
+            )
+            .unwrap();
+        let err = p.join(&answer).unwrap_err();
+        assert_eq!(
+            err,
+            Error::UnexpectedAnswer {
+                tag: QueryTag(0),
+                ip: ip("10.0.0.5")
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "answer for query 0 and ip 10.0.0.5 that the plan did not ask for"
+        );
+    }
+
+    #[test]
+    fn total_overflow_is_an_error() {
+        let p = plan(vec![
+            ev(
+                1,
+                datetime!(2026-10-01 00:00 UTC),
+                "a",
+                "10.0.0.1",
+                IpEventKind::Assign,
+            ),
+            ev(
+                2,
+                datetime!(2026-10-01 00:00 UTC),
+                "a",
+                "10.0.0.2",
+                IpEventKind::Assign,
+            ),
+        ]);
+        let mut answer = TrafficAnswer::new();
+        let big = ByteCounts {
+            sent: u64::MAX,
+            received: 0,
+        };
+        answer.insert(QueryTag(0), ip("10.0.0.1"), big).unwrap();
+        answer.insert(QueryTag(0), ip("10.0.0.2"), big).unwrap();
+        assert!(matches!(
+            p.join(&answer),
+            Err(Error::TotalOverflow {
+                usage: UsageType::BytesSent,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn windows_off_the_grid_and_bad_grids_are_refused() {
+        let ledger = OwnershipLedger::new(LedgerOptions::new());
+        let w = CollectionWindow::new(
+            datetime!(2026-11-01 00:00 UTC),
+            datetime!(2026-11-01 05:30 UTC),
+        )
+        .unwrap();
+        let err = QueryPlan::new(&ledger, &zone(), w, Duration::hours(1)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "window [2026-11-01T00:00:00Z, 2026-11-01T05:30:00Z) is not on the grid of 1h"
+        );
+        assert!(QueryPlan::new(&ledger, &zone(), w, Duration::minutes(30)).is_ok());
+        assert!(matches!(
+            QueryPlan::new(&ledger, &zone(), w, Duration::ZERO),
+            Err(Error::InvalidGrid { .. })
+        ));
+    }
+}
