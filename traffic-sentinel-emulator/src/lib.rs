@@ -1,1 +1,90 @@
-//! traffic-sentinel-emulator (under construction by its issue).
+//! A loopback HTTP server that answers inMon Traffic Sentinel queries over an
+//! in-memory flow history, with fault injection.
+//!
+//! Flows ([`Flow`], read from the CSV of DESIGN §9 by [`read_flows`]) are
+//! consolidated into epoch-aligned buckets by [`FlowHistory`], which answers
+//! per-address byte counts over `[start, end)` in logarithmic time. An
+//! [`Emulator`] serves `POST /inmsf/Query` over such a history, understanding
+//! the client's script and Apache CloudStack's script ([`answer_script`]),
+//! and can be told to misbehave through [`FaultControl`].
+//!
+//! ```
+//! use std::net::IpAddr;
+//! use time::{Duration, macros::datetime};
+//! use traffic_sentinel_emulator::{Flow, FlowHistory, Side, ZoneFilter};
+//!
+//! let guest: IpAddr = "203.0.113.7".parse().unwrap();
+//! let peer: IpAddr = "2001:db8::99".parse().unwrap();
+//! let flow = |minute, src, dst, bytes| Flow {
+//!     time: datetime!(2026-11-01 10:00 UTC) + Duration::minutes(minute),
+//!     ipsource: src,
+//!     ipdestination: dst,
+//!     sourcezone: "EXTERNAL".into(),
+//!     destinationzone: "EXTERNAL".into(),
+//!     bytes,
+//! };
+//! let history = FlowHistory::new(
+//!     Duration::minutes(1),
+//!     [flow(0, guest, peer, 1_000), flow(30, peer, guest, 250), flow(60, guest, peer, 7)],
+//! )
+//! .unwrap();
+//!
+//! let external = ZoneFilter::any().include("EXTERNAL");
+//! let (start, end) = (datetime!(2026-11-01 10:00 UTC), datetime!(2026-11-01 11:00 UTC));
+//! // The bucket starting at 11:00 is not in [10:00, 11:00).
+//! assert_eq!(history.bytes(guest, Side::Sent, &external, start, end), 1_000);
+//! assert_eq!(history.bytes(guest, Side::Received, &external, start, end), 250);
+//! assert_eq!(history.total_bytes(), 1_257);
+//! ```
+//!
+//! Serving it, with a fault injected:
+//!
+//! ```no_run
+//! use time::Duration;
+//! use traffic_sentinel_emulator::{Emulator, EmulatorOptions, Fault, FlowHistory, Times};
+//!
+//! # #[tokio::main] async fn main() -> Result<(), traffic_sentinel_emulator::Error> {
+//! let history = FlowHistory::new(Duration::minutes(1), [])?;
+//! let emulator =
+//!     Emulator::start("127.0.0.1:0".parse().unwrap(), history, EmulatorOptions::new()).await?;
+//! emulator.faults().set(Fault::TruncateBeforeSentinel, Times::Next(1))?;
+//! println!("listening on {}", emulator.url());
+//! emulator.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! From synchronous code, [`Emulator::start_in_background`] runs the server
+//! on a runtime of its own; dropping the emulator stops it.
+//!
+//! # Answers
+//!
+//! `Query.topN` rows are sorted by bytes descending (ties by address
+//! ascending), at most `N` of them, rows with 0 bytes left out. The interval
+//! `"yyyyMMdd HH:mm:ss, yyyyMMdd HH:mm:ss"` is read in the configured server
+//! UTC offset ([`EmulatorOptions::server_utc_offset`]) and covers the buckets
+//! whose start lies in `[START, END)`. See [`answer_script`] for what each
+//! script shape prints.
+//!
+//! # HTTP
+//!
+//! `POST /inmsf/Query` with an `application/x-www-form-urlencoded` body
+//! holding `script`, `resultFormat=txt` and optionally `authenticate`, in any
+//! order. Answers are `text/plain`. A script that is not understood, a missing
+//! field or another `resultFormat` gets `400` with a one-line message; a body
+//! over [`EmulatorOptions::max_body_bytes`] gets `413`; other paths `404`;
+//! other methods `405`.
+
+mod error;
+mod flows;
+mod history;
+mod script;
+mod server;
+
+pub use crate::error::Error;
+pub use crate::flows::{FLOWS_HEADER, Flow, is_valid_zone_name, read_flows, write_flows};
+pub use crate::history::{FlowHistory, Side, ZoneFilter};
+pub use crate::script::{MAX_TOP_N, answer_script};
+pub use crate::server::{
+    Emulator, EmulatorOptions, Fault, FaultControl, GARBAGE_LINE, HTML_ERROR_PAGE, QUERY_PATH,
+    Times,
+};

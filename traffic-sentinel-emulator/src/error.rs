@@ -1,0 +1,105 @@
+use std::io;
+use std::net::SocketAddr;
+
+/// Everything that can go wrong in this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Reading the flows CSV failed (I/O error or bytes that are not UTF-8).
+    #[error("reading flows at line {line}: {source}")]
+    ReadFlows {
+        /// The 1-based line being read.
+        line: u64,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// Writing the flows CSV failed.
+    #[error("writing flows: {0}")]
+    WriteFlows(#[source] io::Error),
+
+    /// The first line of the flows CSV is not the expected header.
+    #[error("line 1: expected header \"{expected}\", found \"{found}\"")]
+    FlowsHeader {
+        /// The header the reader requires.
+        expected: &'static str,
+        /// The (shortened) first line.
+        found: String,
+    },
+
+    /// A flows line has the wrong number of comma-separated fields.
+    #[error("line {line}: expected 6 fields, found {count}")]
+    FlowsFieldCount {
+        /// The 1-based line number.
+        line: u64,
+        /// How many fields the line has.
+        count: usize,
+    },
+
+    /// A field of a flows line is not valid.
+    #[error("line {line}: field \"{field}\": {problem} \"{value}\"")]
+    FlowsField {
+        /// The 1-based line number.
+        line: u64,
+        /// The header name of the field.
+        field: &'static str,
+        /// What is wrong, e.g. `invalid byte count`.
+        problem: &'static str,
+        /// The (shortened) offending value.
+        value: String,
+    },
+
+    /// The bucket granularity is not a positive whole number of seconds.
+    #[error("granularity must be a positive whole number of seconds, got {0}")]
+    Granularity(time::Duration),
+
+    /// The bytes of the flow history do not fit in a `u64`.
+    #[error("byte total overflows u64 at flow {index} ({bytes} bytes)")]
+    ByteOverflow {
+        /// The 0-based position of the flow whose bytes overflowed the total.
+        index: usize,
+        /// The byte count of that flow.
+        bytes: u64,
+    },
+
+    /// A script is not one of the two understood shapes, or its values are bad.
+    #[error("script not understood at line {line}, column {column}: {message}")]
+    Script {
+        /// The 1-based line of the script where the problem is.
+        line: usize,
+        /// The 1-based column (in characters) where the problem is.
+        column: usize,
+        /// What was expected and what was found.
+        message: String,
+    },
+
+    /// A fault was given an HTTP status outside `400..=599`.
+    #[error("fault status must be in 400..=599, got {0}")]
+    FaultStatus(u16),
+
+    /// The listening socket could not be set up.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The background runtime or its thread could not be started.
+    #[error("cannot start the emulator runtime: {0}")]
+    Runtime(#[source] io::Error),
+}
+
+/// Shortens a user-supplied value for an error message.
+pub(crate) fn shorten(value: &str) -> String {
+    const MAX_CHARS: usize = 80;
+    let mut chars = value.chars();
+    let mut out: String = chars.by_ref().take(MAX_CHARS).collect();
+    if chars.next().is_some() {
+        out.push('…');
+    }
+    out
+}

@@ -1,0 +1,433 @@
+//! Flow records and the flows CSV format (DESIGN §9).
+
+use std::io::{BufRead, Write};
+use std::net::IpAddr;
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::error::{Error, shorten};
+
+/// The header line of the flows CSV.
+pub const FLOWS_HEADER: &str = "time,ipsource,ipdestination,sourcezone,destinationzone,bytes";
+
+/// One observed flow: `bytes` moved from `ipsource` to `ipdestination` at `time`.
+///
+/// For billing, a flow counts as *sent* by `ipsource` towards `destinationzone`
+/// and as *received* by `ipdestination` from `sourcezone`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Flow {
+    /// When the flow was seen; it falls into the bucket containing this instant.
+    pub time: OffsetDateTime,
+    /// The sending address.
+    pub ipsource: IpAddr,
+    /// The receiving address.
+    pub ipdestination: IpAddr,
+    /// The zone of the sender (may be empty).
+    pub sourcezone: String,
+    /// The zone of the receiver (may be empty).
+    pub destinationzone: String,
+    /// The number of bytes moved.
+    pub bytes: u64,
+}
+
+/// Returns whether `zone` is a valid non-empty zone name: `[A-Za-z0-9_.-]+`.
+pub fn is_valid_zone_name(zone: &str) -> bool {
+    !zone.is_empty() && zone.bytes().all(is_zone_byte)
+}
+
+pub(crate) fn is_zone_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
+}
+
+pub(crate) fn is_zone_char(c: char) -> bool {
+    c.is_ascii() && is_zone_byte(c as u8)
+}
+
+/// Reads flows in the CSV format of DESIGN §9, line by line.
+///
+/// The first line must be exactly [`FLOWS_HEADER`] (surrounding whitespace
+/// ignored). Each further non-blank line holds six comma-separated fields:
+/// `time` (RFC 3339, any offset), `ipsource`, `ipdestination` (IPv4 or IPv6),
+/// `sourcezone`, `destinationzone` (empty, or `[A-Za-z0-9_.-]+`) and `bytes`
+/// (a non-negative decimal integer). Whitespace around fields is ignored.
+///
+/// # Errors
+///
+/// On the first bad line, an error naming the line number, the field and the
+/// offending value (e.g. `line 7: field "bytes": invalid byte count "-5"`);
+/// nothing is returned in that case. I/O errors and bytes that are not UTF-8
+/// are reported with their line number too.
+///
+/// # Example
+///
+/// ```
+/// let csv = "time,ipsource,ipdestination,sourcezone,destinationzone,bytes\n\
+///            2026-11-01T10:00:30Z,203.0.113.7,198.51.100.1,,EXTERNAL,1500\n";
+/// let flows = traffic_sentinel_emulator::read_flows(csv.as_bytes()).unwrap();
+/// assert_eq!(flows[0].bytes, 1500);
+/// assert_eq!(flows[0].sourcezone, "");
+/// ```
+pub fn read_flows<R: BufRead>(mut reader: R) -> Result<Vec<Flow>, Error> {
+    let mut buf = Vec::new();
+    let mut flows = Vec::new();
+    let mut line_no: u64 = 0;
+    let mut seen_header = false;
+    loop {
+        buf.clear();
+        line_no += 1;
+        let read = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|source| Error::ReadFlows {
+                line: line_no,
+                source,
+            })?;
+        if read == 0 {
+            break;
+        }
+        let text = std::str::from_utf8(&buf).map_err(|e| Error::ReadFlows {
+            line: line_no,
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })?;
+        let text = if line_no == 1 {
+            text.strip_prefix('\u{feff}').unwrap_or(text)
+        } else {
+            text
+        };
+        let line = text.trim();
+        if !seen_header {
+            if line != FLOWS_HEADER {
+                return Err(Error::FlowsHeader {
+                    expected: FLOWS_HEADER,
+                    found: shorten(line),
+                });
+            }
+            seen_header = true;
+            continue;
+        }
+        if line.is_empty() {
+            continue;
+        }
+        flows.push(parse_flow_line(line, line_no)?);
+    }
+    if !seen_header {
+        return Err(Error::FlowsHeader {
+            expected: FLOWS_HEADER,
+            found: String::new(),
+        });
+    }
+    Ok(flows)
+}
+
+fn parse_flow_line(line: &str, line_no: u64) -> Result<Flow, Error> {
+    let mut fields = [""; 6];
+    let mut count = 0;
+    for field in line.split(',') {
+        if count < fields.len() {
+            fields[count] = field.trim();
+        }
+        count += 1;
+    }
+    if count != fields.len() {
+        return Err(Error::FlowsFieldCount {
+            line: line_no,
+            count,
+        });
+    }
+    let bad = |field: &'static str, problem: &'static str, value: &str| Error::FlowsField {
+        line: line_no,
+        field,
+        problem,
+        value: shorten(value),
+    };
+    let [
+        time,
+        ipsource,
+        ipdestination,
+        sourcezone,
+        destinationzone,
+        bytes,
+    ] = fields;
+    let time = OffsetDateTime::parse(time, &Rfc3339)
+        .map_err(|_| bad("time", "invalid RFC 3339 time", time))?;
+    let ipsource: IpAddr = ipsource
+        .parse()
+        .map_err(|_| bad("ipsource", "invalid ip address", ipsource))?;
+    let ipdestination: IpAddr = ipdestination
+        .parse()
+        .map_err(|_| bad("ipdestination", "invalid ip address", ipdestination))?;
+    if !sourcezone.is_empty() && !is_valid_zone_name(sourcezone) {
+        return Err(bad("sourcezone", "invalid zone name", sourcezone));
+    }
+    if !destinationzone.is_empty() && !is_valid_zone_name(destinationzone) {
+        return Err(bad("destinationzone", "invalid zone name", destinationzone));
+    }
+    // `u64::from_str` accepts a leading `+`; a byte count is plain digits.
+    if bytes.is_empty() || !bytes.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad("bytes", "invalid byte count", bytes));
+    }
+    let bytes: u64 = bytes
+        .parse()
+        .map_err(|_| bad("bytes", "invalid byte count", bytes))?;
+    Ok(Flow {
+        time,
+        ipsource,
+        ipdestination,
+        sourcezone: sourcezone.to_owned(),
+        destinationzone: destinationzone.to_owned(),
+        bytes,
+    })
+}
+
+/// Writes flows in the CSV format that [`read_flows`] reads, header first.
+///
+/// Times are written in RFC 3339 with their own offset.
+///
+/// # Errors
+///
+/// [`Error::WriteFlows`] when writing fails, or when a time cannot be
+/// formatted as RFC 3339 (years outside 0..=9999), or a zone name is neither
+/// empty nor `[A-Za-z0-9_.-]+` (it could not be read back).
+pub fn write_flows<'a, W: Write>(
+    mut writer: W,
+    flows: impl IntoIterator<Item = &'a Flow>,
+) -> Result<(), Error> {
+    let invalid =
+        |msg: String| Error::WriteFlows(std::io::Error::new(std::io::ErrorKind::InvalidInput, msg));
+    writeln!(writer, "{FLOWS_HEADER}").map_err(Error::WriteFlows)?;
+    for flow in flows {
+        let time = flow
+            .time
+            .format(&Rfc3339)
+            .map_err(|e| invalid(format!("time {}: {e}", flow.time)))?;
+        for zone in [&flow.sourcezone, &flow.destinationzone] {
+            if !zone.is_empty() && !is_valid_zone_name(zone) {
+                return Err(invalid(format!("invalid zone name \"{}\"", shorten(zone))));
+            }
+        }
+        writeln!(
+            writer,
+            "{time},{},{},{},{},{}",
+            flow.ipsource, flow.ipdestination, flow.sourcezone, flow.destinationzone, flow.bytes
+        )
+        .map_err(Error::WriteFlows)?;
+    }
+    writer.flush().map_err(Error::WriteFlows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn read(s: &str) -> Result<Vec<Flow>, Error> {
+        read_flows(s.as_bytes())
+    }
+
+    #[test]
+    fn reads_valid_flows_with_blank_lines_offsets_and_ipv6() {
+        let flows = read(
+            "  time,ipsource,ipdestination,sourcezone,destinationzone,bytes  \r\n\
+             \n\
+             2026-11-01T10:00:30Z,203.0.113.7,198.51.100.1,INTERNAL,EXTERNAL,1500\r\n\
+             \n\
+             2026-11-01T15:30:00+05:30, 2001:db8::1 ,2001:db8::2,,,0\n",
+        )
+        .unwrap();
+        assert_eq!(flows.len(), 2);
+        assert_eq!(flows[0].time, datetime!(2026-11-01 10:00:30 UTC));
+        assert_eq!(flows[0].destinationzone, "EXTERNAL");
+        assert_eq!(flows[1].time, datetime!(2026-11-01 10:00:00 UTC));
+        assert_eq!(flows[1].ipsource, "2001:db8::1".parse::<IpAddr>().unwrap());
+        assert_eq!(flows[1].sourcezone, "");
+        assert_eq!(flows[1].bytes, 0);
+    }
+
+    #[test]
+    fn header_must_be_exact() {
+        let err = read("time,ipsource,ipdestination,sourcezone,destinationzone\n").unwrap_err();
+        assert!(
+            err.to_string().starts_with("line 1: expected header"),
+            "{err}"
+        );
+        assert!(matches!(read(""), Err(Error::FlowsHeader { .. })));
+    }
+
+    #[test]
+    fn errors_name_line_field_and_value() {
+        let head = format!("{FLOWS_HEADER}\n");
+        let ok = "2026-11-01T10:00:00Z,10.0.0.1,10.0.0.2,A,B,1\n";
+        let cases = [
+            (
+                "2026-11-01T10:00:00Z,10.0.0.1,10.0.0.2,A,B,-5",
+                "line 7: field \"bytes\": invalid byte count \"-5\"",
+            ),
+            (
+                "2026-11-01T10:00:00Z,10.0.0.1,10.0.0.2,A,B,+5",
+                "line 7: field \"bytes\": invalid byte count \"+5\"",
+            ),
+            (
+                "2026-11-01T10:00:00Z,10.0.0.1,10.0.0.2,A,B,18446744073709551616",
+                "line 7: field \"bytes\": invalid byte count \"18446744073709551616\"",
+            ),
+            (
+                "2026-11-01 10:00:00,10.0.0.1,10.0.0.2,A,B,5",
+                "line 7: field \"time\": invalid RFC 3339 time \"2026-11-01 10:00:00\"",
+            ),
+            (
+                "2026-11-01T10:00:00Z,10.0.0.256,10.0.0.2,A,B,5",
+                "line 7: field \"ipsource\": invalid ip address \"10.0.0.256\"",
+            ),
+            (
+                "2026-11-01T10:00:00Z,10.0.0.1,host,A,B,5",
+                "line 7: field \"ipdestination\": invalid ip address \"host\"",
+            ),
+            (
+                "2026-11-01T10:00:00Z,10.0.0.1,10.0.0.2,a\"b,B,5",
+                "line 7: field \"sourcezone\": invalid zone name \"a\"b\"",
+            ),
+            (
+                "2026-11-01T10:00:00Z,10.0.0.1,10.0.0.2,A,x y,5",
+                "line 7: field \"destinationzone\": invalid zone name \"x y\"",
+            ),
+            (
+                "2026-11-01T10:00:00Z,10.0.0.1,10.0.0.2,A,B",
+                "line 7: expected 6 fields, found 5",
+            ),
+            (
+                "2026-11-01T10:00:00Z,10.0.0.1,10.0.0.2,A,B,5,",
+                "line 7: expected 6 fields, found 7",
+            ),
+        ];
+        for (bad, want) in cases {
+            // Lines 2..=6: four valid lines and a blank one.
+            let input = format!("{head}{ok}{ok}\n{ok}{ok}{bad}\n{ok}");
+            let err = read(&input).unwrap_err();
+            assert_eq!(err.to_string(), want);
+        }
+    }
+
+    #[test]
+    fn non_utf8_is_reported_with_its_line() {
+        let mut input = format!("{FLOWS_HEADER}\n").into_bytes();
+        input.extend_from_slice(b"\xff\xfe\n");
+        let err = read_flows(&input[..]).unwrap_err();
+        assert!(matches!(err, Error::ReadFlows { line: 2, .. }), "{err}");
+    }
+
+    #[test]
+    fn long_values_are_shortened_in_errors() {
+        let long = "x".repeat(1000);
+        let input = format!("{FLOWS_HEADER}\n2026-11-01T10:00:00Z,{long},10.0.0.2,A,B,5\n");
+        let msg = read(&input).unwrap_err().to_string();
+        assert!(msg.len() < 200, "{msg}");
+        assert!(msg.ends_with("…\""), "{msg}");
+    }
+
+    #[test]
+    fn write_then_read_round_trips() {
+        let flows = vec![
+            Flow {
+                time: datetime!(2026-11-01 10:00:30.5 +05:30),
+                ipsource: "2001:db8::1".parse().unwrap(),
+                ipdestination: "203.0.113.9".parse().unwrap(),
+                sourcezone: String::new(),
+                destinationzone: "EXT-1.a_b".into(),
+                bytes: u64::MAX,
+            },
+            Flow {
+                time: datetime!(1969-12-31 23:59:59 UTC),
+                ipsource: "10.0.0.1".parse().unwrap(),
+                ipdestination: "10.0.0.2".parse().unwrap(),
+                sourcezone: "A".into(),
+                destinationzone: "B".into(),
+                bytes: 0,
+            },
+        ];
+        let mut out = Vec::new();
+        write_flows(&mut out, &flows).unwrap();
+        assert_eq!(read_flows(&out[..]).unwrap(), flows);
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        const VALID: &str = "time,ipsource,ipdestination,sourcezone,destinationzone,bytes\n\
+            2026-11-01T10:00:30Z,203.0.113.7,198.51.100.1,INTERNAL,EXTERNAL,1500\n\
+            2026-11-01T10:01:00+05:30,2001:db8::1,203.0.113.7,,PEERING,42\n";
+
+        fn check(input: &[u8]) -> Result<(), TestCaseError> {
+            match read_flows(input) {
+                Ok(flows) => prop_assert!(flows.len() <= input.split(|&b| b == b'\n').count()),
+                Err(e) => {
+                    let msg = e.to_string();
+                    prop_assert!(
+                        msg.starts_with("line ") || msg.starts_with("reading flows at line "),
+                        "{}",
+                        msg
+                    );
+                    prop_assert!(!msg.contains('\n'));
+                }
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1000))]
+
+            #[test]
+            fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+                check(&bytes)?;
+            }
+
+            #[test]
+            fn mutated_valid_csv_never_panics(
+                edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), any::<bool>()), 1..4),
+            ) {
+                let mut input = VALID.as_bytes().to_vec();
+                for (index, byte, insert) in edits {
+                    let at = index.index(input.len());
+                    if insert { input.insert(at, byte) } else { input[at] = byte }
+                }
+                check(&input)?;
+            }
+
+            #[test]
+            fn written_flows_read_back(
+                rows in proptest::collection::vec((any::<u32>(), any::<[u8; 4]>(), any::<[u16; 8]>(), "[A-Za-z0-9_.-]{0,8}", any::<u64>()), 0..20),
+            ) {
+                let flows: Vec<Flow> = rows
+                    .into_iter()
+                    .map(|(secs, v4, v6, zone, bytes)| Flow {
+                        time: OffsetDateTime::from_unix_timestamp(i64::from(secs)).unwrap(),
+                        ipsource: IpAddr::from(v4),
+                        ipdestination: IpAddr::from(v6),
+                        sourcezone: zone.clone(),
+                        destinationzone: zone,
+                        bytes,
+                    })
+                    .collect();
+                let mut out = Vec::new();
+                write_flows(&mut out, &flows).unwrap();
+                prop_assert_eq!(read_flows(&out[..]).unwrap(), flows);
+            }
+        }
+    }
+
+    #[test]
+    fn write_refuses_a_zone_it_could_not_read_back() {
+        let flow = Flow {
+            time: datetime!(2026-11-01 10:00 UTC),
+            ipsource: "10.0.0.1".parse().unwrap(),
+            ipdestination: "10.0.0.2".parse().unwrap(),
+            sourcezone: "a,b".into(),
+            destinationzone: String::new(),
+            bytes: 1,
+        };
+        assert!(matches!(
+            write_flows(Vec::new(), [&flow]),
+            Err(Error::WriteFlows(_))
+        ));
+    }
+}
