@@ -5,13 +5,14 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use time::{Duration, OffsetDateTime, UtcOffset};
+use traffic_sentinel_emulator::{Fault, Times};
 use usage_model::{AccountId, ZoneId};
 
 use crate::error::CliError;
 use crate::report::{Format, Grouping};
 use crate::units::{
-    parse_duration, parse_monitor_url, parse_std_duration, parse_time, parse_ts_zone,
-    parse_utc_offset,
+    parse_duration, parse_fault, parse_fault_times, parse_monitor_url, parse_std_duration,
+    parse_time, parse_ts_zone, parse_utc_offset,
 };
 
 /// Bill guest-network traffic measured by inMon Traffic Sentinel to the
@@ -88,6 +89,16 @@ pub(crate) struct EmulateArgs {
     /// UTC offset of the emulated server's local time, used to read query intervals.
     #[arg(long, value_name = "±HH:MM", default_value = "+00:00", value_parser = parse_utc_offset, allow_hyphen_values = true)]
     pub(crate) server_utc_offset: UtcOffset,
+    /// Misbehave, for fault drills: 5xx (status 503), status=CODE (400-599),
+    /// drop (close mid-body), truncate (cut before the sentinel), garbage (a
+    /// line that is not a row), html (an HTML error page), empty (an empty
+    /// body) or delay=DUR (wait before answering). Repeatable: a delay
+    /// combines with one other fault. By default, none.
+    #[arg(long, value_name = "FAULT", value_parser = parse_fault)]
+    pub(crate) fault: Vec<Fault>,
+    /// How many query requests the faults apply to: a number, or `always`.
+    #[arg(long, value_name = "N|always", default_value = "always", value_parser = parse_fault_times, requires = "fault")]
+    pub(crate) fault_times: Times,
 }
 
 /// The billing options shared by `collect` and `plan`.
@@ -115,13 +126,6 @@ pub(crate) struct BillingArgs {
 
 impl BillingArgs {
     /// The grid as a duration.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "read by the collect and plan commands once they are wired"
-        )
-    )]
     pub(crate) fn grid(&self) -> Duration {
         Duration::seconds(i64::from(self.granularity))
     }
@@ -174,10 +178,6 @@ impl CollectArgs {
     /// # Errors
     ///
     /// [`CliError::PasswordEnv`] when the variable is not set or not unicode.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "read by the collect command once it is wired")
-    )]
     pub(crate) fn password(&self) -> Result<Option<String>, CliError> {
         let Some(var) = &self.password_env else {
             return Ok(None);
@@ -287,6 +287,33 @@ mod tests {
         assert_eq!(a.listen, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(a.granularity, 60);
         assert_eq!(a.server_utc_offset, UtcOffset::UTC);
+        assert!(a.fault.is_empty());
+        assert_eq!(a.fault_times, Times::Always);
+        let Command::Emulate(a) = parse(&[
+            "emulate",
+            "--flows",
+            "f.csv",
+            "--fault",
+            "5xx",
+            "--fault=delay=2s",
+            "--fault-times",
+            "2",
+        ])
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            a.fault,
+            [
+                Fault::HttpStatus(503),
+                Fault::Delay(std::time::Duration::from_secs(2))
+            ]
+        );
+        assert_eq!(a.fault_times, Times::Next(2));
+        let err = parse(&["emulate", "--flows", "f.csv", "--fault-times", "2"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument);
+        let err = parse(&["emulate", "--flows", "f.csv", "--fault", "teapot"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ValueValidation);
         let Command::Emulate(a) = parse(&[
             "emulate",
             "--flows",

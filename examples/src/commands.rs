@@ -1,47 +1,278 @@
 //! The commands: each takes its parsed flags and writes its data to standard
 //! output.
 
-use std::io::{self, Write};
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{self, BufReader, Write};
+use std::path::Path;
 
-use crate::cli::{CollectArgs, DemoArgs, EmulateArgs, PlanArgs, ReportArgs};
+use time::{Duration, OffsetDateTime};
+use traffic_sentinel_client::{MonitorConfig, MonitorConfigBuilder, TrafficSentinelClient};
+use traffic_sentinel_emulator::{Emulator, EmulatorOptions, Flow, FlowHistory};
+use usage_correlator::{LedgerOptions, OwnershipLedger, QueryPlan, Schedule};
+use usage_model::{AccountId, IpEvent};
+
+use crate::cli::{BillingArgs, CollectArgs, DemoArgs, EmulateArgs, PlanArgs, ReportArgs};
+use crate::collect::Collection;
 use crate::error::CliError;
 use crate::report::Report;
 use crate::store::Store;
+use crate::units::format_time;
 
 /// `demo`: the self-checking demonstration against an in-process emulator.
 ///
 /// # Errors
 ///
-/// [`CliError::NotBuilt`]: this build has no demo.
-pub(crate) fn demo(_args: &DemoArgs) -> Result<(), CliError> {
-    Err(CliError::NotBuilt("demo"))
+/// As [`crate::demo::run`].
+pub(crate) fn demo(args: &DemoArgs) -> Result<(), CliError> {
+    crate::demo::run(args)
 }
 
-/// `emulate`: serves the Traffic Sentinel protocol over a flows file.
+/// `emulate`: serves the Traffic Sentinel protocol over a flows file until
+/// interrupted (Ctrl-C or SIGTERM), then shuts down cleanly.
 ///
 /// # Errors
 ///
-/// [`CliError::NotBuilt`]: this build has no emulator.
-pub(crate) fn emulate(_args: &EmulateArgs) -> Result<(), CliError> {
-    Err(CliError::NotBuilt("emulate"))
+/// [`CliError::OpenInput`] or [`CliError::Flows`] for the flows file (nothing
+/// is served); [`CliError::Emulator`] when the address cannot be bound;
+/// [`CliError::Setup`] when the runtime or signal handlers cannot be set up.
+pub(crate) fn emulate(args: &EmulateArgs) -> Result<(), CliError> {
+    let flows = load_flows(&args.flows)?;
+    let history = FlowHistory::new(Duration::seconds(i64::from(args.granularity)), flows).map_err(
+        |source| CliError::Flows {
+            path: args.flows.clone(),
+            source,
+        },
+    )?;
+    tracing::info!(
+        flows = history.flow_count(),
+        addresses = history.ips().len(),
+        bytes = history.total_bytes(),
+        "flow history loaded"
+    );
+    let options = EmulatorOptions::new().server_utc_offset(args.server_utc_offset);
+    runtime()?.block_on(async {
+        // Handlers first: a signal right after the first line must not kill
+        // the process uncleanly.
+        let mut interrupt = Interrupt::new()?;
+        let emulator = Emulator::start(args.listen, history, options)
+            .await
+            .map_err(CliError::Emulator)?;
+        for &fault in &args.fault {
+            emulator
+                .faults()
+                .set(fault, args.fault_times)
+                .map_err(CliError::Emulator)?;
+            tracing::warn!(?fault, times = ?args.fault_times, "fault injected");
+        }
+        write_stdout(format!("listening on http://{}\n", emulator.local_addr()).as_bytes())?;
+        interrupt.wait().await;
+        let served = emulator.requests_served();
+        emulator.shutdown().await;
+        tracing::info!("interrupted after serving {served} query request(s)");
+        Ok(())
+    })
 }
 
 /// `collect`: runs collection windows into the database until caught up.
 ///
 /// # Errors
 ///
-/// [`CliError::NotBuilt`]: this build has no collector.
-pub(crate) fn collect(_args: &CollectArgs) -> Result<(), CliError> {
-    Err(CliError::NotBuilt("collect"))
+/// Before anything is stored: [`CliError::OpenInput`] or [`CliError::Events`]
+/// for the events file, [`CliError::Monitor`] or [`CliError::Correlator`] for
+/// bad settings, [`CliError::Store`] when the database cannot be opened,
+/// [`CliError::NoStart`] without a checkpoint or `--from`,
+/// [`CliError::CheckpointOffGrid`]. During collection: [`CliError::Window`]
+/// for the first window that fails (earlier windows stay committed).
+pub(crate) fn collect(args: &CollectArgs) -> Result<(), CliError> {
+    if args.from.is_none() && !args.db.exists() {
+        // No database, so no checkpoint: say so without creating one.
+        return Err(CliError::NoStart {
+            zone: args.zone.clone(),
+        });
+    }
+    let ledger = load_ledger(&args.events, &args.billing.exclude_accounts)?;
+    let mut builder = monitor_config(&args.monitor, &args.billing);
+    if let Some(timeout) = args.timeout {
+        builder = builder
+            .total_timeout(timeout)
+            .connect_timeout(timeout.min(std::time::Duration::from_secs(10)));
+    }
+    if let Some(retries) = args.retries {
+        builder = builder.retries(retries);
+    }
+    if let Some(user) = &args.user {
+        builder = builder.credentials(user.clone(), args.password()?.unwrap_or_default());
+    }
+    let config = builder.build().map_err(CliError::Monitor)?;
+    let grid = args.billing.grid();
+    let schedule = Schedule::new()
+        .settle_lag(args.lag)
+        .max_window(args.billing.max_window)
+        .grid(grid);
+    schedule.validate()?;
+    let until = match args.until {
+        Some(until) => until,
+        None => OffsetDateTime::now_utc()
+            .checked_sub(args.lag)
+            .ok_or(CliError::UntilOutOfRange)?,
+    };
+
+    let zone = &args.zone;
+    let mut store = Store::open(&args.db)?;
+    let checkpoint = store.checkpoint(zone)?;
+    let start = match (checkpoint, args.from) {
+        (Some(checkpoint), from) => {
+            if let Some(from) = from {
+                tracing::info!(
+                    "zone {zone} has checkpoint {}; --from {} is ignored",
+                    format_time(checkpoint),
+                    format_time(from)
+                );
+            }
+            checkpoint
+        }
+        (None, Some(from)) => from,
+        (None, None) => return Err(CliError::NoStart { zone: zone.clone() }),
+    };
+    let windows = schedule.windows_between(start, until)?;
+    if let (Some(checkpoint), Some(first)) = (checkpoint, windows.first())
+        && first.start() != checkpoint
+    {
+        return Err(CliError::CheckpointOffGrid {
+            zone: zone.clone(),
+            checkpoint,
+            granularity: args.billing.granularity,
+        });
+    }
+    let Some(last) = windows.last() else {
+        eprintln!(
+            "zone {zone} is caught up: {}; nothing to collect before {}",
+            checkpoint.map_or_else(
+                || "no checkpoint yet".to_owned(),
+                |c| format!("checkpoint {}", format_time(c))
+            ),
+            format_time(until)
+        );
+        return Ok(());
+    };
+    tracing::info!(
+        "collecting {} window(s) of zone {zone} from {} to {}",
+        windows.len(),
+        format_time(start),
+        format_time(last.end())
+    );
+
+    let client = TrafficSentinelClient::new(config).map_err(CliError::Monitor)?;
+    let collection = Collection {
+        ledger: &ledger,
+        client: &client,
+        zone,
+        grid,
+    };
+    let totals = runtime()?.block_on(collection.run(&mut store, &windows, checkpoint))?;
+    eprintln!("{}", totals.summary_line(zone));
+    Ok(())
 }
 
-/// `plan`: prints the query plan and scripts, without network.
+/// `plan`: prints, for each window, the query plan and every request (its
+/// URL and exact script), without any network access.
 ///
 /// # Errors
 ///
-/// [`CliError::NotBuilt`]: this build has no planner.
-pub(crate) fn plan(_args: &PlanArgs) -> Result<(), CliError> {
-    Err(CliError::NotBuilt("plan"))
+/// [`CliError::OpenInput`] or [`CliError::Events`] for the events file,
+/// [`CliError::Monitor`] for bad monitor settings, [`CliError::Correlator`]
+/// for a bad schedule, [`CliError::Client`] when queries cannot be planned
+/// into requests, [`CliError::Stdout`].
+pub(crate) fn plan(args: &PlanArgs) -> Result<(), CliError> {
+    let ledger = load_ledger(&args.events, &args.billing.exclude_accounts)?;
+    let config = monitor_config(&args.monitor, &args.billing)
+        .build()
+        .map_err(CliError::Monitor)?;
+    let grid = args.billing.grid();
+    let windows = Schedule::new()
+        .max_window(args.billing.max_window)
+        .grid(grid)
+        .windows_between(args.from, args.until)?;
+    let mut out = format!(
+        "plan of zone {} from {} to {}: {} window(s) on a {} s grid; requests go to POST {}\n",
+        args.zone,
+        format_time(args.from),
+        format_time(args.until),
+        windows.len(),
+        args.billing.granularity,
+        config.query_url()
+    );
+    for window in windows {
+        let plan = QueryPlan::new(&ledger, &args.zone, window, grid)?;
+        let requests = traffic_sentinel_client::plan_requests(&config, plan.queries())
+            .map_err(CliError::Client)?;
+        write_plan(&mut out, &plan, &requests, &config);
+    }
+    write_stdout(out.as_bytes())
+}
+
+/// Appends one window's plan and requests to `out`.
+fn write_plan(
+    out: &mut String,
+    plan: &QueryPlan,
+    requests: &[traffic_sentinel_client::ScriptRequest],
+    config: &MonitorConfig,
+) {
+    let window = plan.window();
+    // Writing to a String cannot fail.
+    let _ = writeln!(
+        out,
+        "\nwindow {}..{}: {} piece(s), {} group(s), {} ip(s), {} anomaly(ies), {} request(s)",
+        format_time(window.start()),
+        format_time(window.end()),
+        plan.piece_count(),
+        plan.query_count(),
+        plan.ip_count(),
+        plan.anomalies().len(),
+        requests.len()
+    );
+    for query in plan.queries() {
+        let _ = writeln!(
+            out,
+            "  query {}  {}..{}  {} ip(s)",
+            query.tag,
+            format_time(query.interval.start()),
+            format_time(query.interval.end()),
+            query.ips.len()
+        );
+        for &ip in &query.ips {
+            let account = plan
+                .piece(query.tag, ip)
+                .map_or("?", |piece| piece.account.as_str());
+            let _ = writeln!(out, "    {ip}  {account}");
+        }
+    }
+    for anomaly in plan.anomalies() {
+        let _ = writeln!(out, "  anomaly {anomaly}");
+    }
+    if plan.is_empty() {
+        let _ = writeln!(
+            out,
+            "  nothing held: no request; the window still moves the checkpoint"
+        );
+    }
+    let count = requests.len();
+    for (number, request) in requests.iter().enumerate() {
+        let number = number + 1;
+        let _ = writeln!(
+            out,
+            "--- request {number}/{count}: POST {} ({} chunk(s), {} ip(s)); script:",
+            config.query_url(),
+            request.chunks().len(),
+            request.ip_count()
+        );
+        out.push_str(request.script());
+        if !request.script().ends_with('\n') {
+            out.push('\n');
+        }
+        let _ = writeln!(out, "--- end of request {number}/{count}");
+    }
 }
 
 /// `report`: prints the stored usage of an existing database.
@@ -64,5 +295,131 @@ pub(crate) fn write_stdout(data: &[u8]) -> Result<(), CliError> {
     match stdout.write_all(data).and_then(|()| stdout.flush()) {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(CliError::Stdout(e)),
         _ => Ok(()),
+    }
+}
+
+/// Reads the events file, all or nothing.
+///
+/// # Errors
+///
+/// [`CliError::OpenInput`] when the file cannot be opened;
+/// [`CliError::Events`] naming the first bad line and field.
+pub(crate) fn load_events(path: &Path) -> Result<Vec<IpEvent>, CliError> {
+    let file = File::open(path).map_err(|source| CliError::OpenInput {
+        what: "events",
+        path: path.to_owned(),
+        source,
+    })?;
+    usage_model::read_events(BufReader::new(file)).map_err(|source| CliError::Events {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The ownership ledger of the events file, without the excluded accounts.
+fn load_ledger(path: &Path, excluded: &[AccountId]) -> Result<OwnershipLedger, CliError> {
+    let events = load_events(path)?;
+    let options = excluded
+        .iter()
+        .cloned()
+        .fold(LedgerOptions::new(), LedgerOptions::exclude_account);
+    let ledger = OwnershipLedger::from_events(options, events);
+    tracing::info!(
+        events = ledger.event_count(),
+        duplicates = ledger.duplicate_count(),
+        excluded = ledger.excluded_count(),
+        anomalies = ledger.anomalies().len(),
+        "events loaded from {}",
+        path.display()
+    );
+    Ok(ledger)
+}
+
+/// Reads the flows file, all or nothing.
+///
+/// # Errors
+///
+/// [`CliError::OpenInput`] when the file cannot be opened;
+/// [`CliError::Flows`] naming the first bad line and field.
+fn load_flows(path: &Path) -> Result<Vec<Flow>, CliError> {
+    let file = File::open(path).map_err(|source| CliError::OpenInput {
+        what: "flows",
+        path: path.to_owned(),
+        source,
+    })?;
+    traffic_sentinel_emulator::read_flows(BufReader::new(file)).map_err(|source| CliError::Flows {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The monitor settings shared by `collect` and `plan`; the client's
+/// granularity is the billing grid.
+fn monitor_config(url: &str, billing: &BillingArgs) -> MonitorConfigBuilder {
+    MonitorConfig::builder(url)
+        .include_zones(billing.include_zones.iter().cloned())
+        .exclude_zones(billing.exclude_zones.iter().cloned())
+        .server_utc_offset(billing.server_utc_offset)
+        .granularity(billing.grid())
+}
+
+/// The async runtime of a command: two worker threads are plenty for one
+/// client or one emulator.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|source| CliError::Setup {
+            what: "the async runtime",
+            source,
+        })
+}
+
+/// Ctrl-C, and SIGTERM on Unix.
+struct Interrupt {
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Interrupt {
+    /// Installs the handlers; must run inside the runtime.
+    fn new() -> Result<Interrupt, CliError> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let setup = |source| CliError::Setup {
+                what: "signal handlers",
+                source,
+            };
+            Ok(Interrupt {
+                terminate: signal(SignalKind::terminate()).map_err(setup)?,
+                interrupt: signal(SignalKind::interrupt()).map_err(setup)?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Interrupt {})
+        }
+    }
+
+    /// Waits for the first signal.
+    async fn wait(&mut self) {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.terminate.recv() => {}
+                _ = self.interrupt.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            // Without a handler there is nothing to wait for but the process end.
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
     }
 }

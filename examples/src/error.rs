@@ -1,16 +1,18 @@
 //! The one error type of the command-line tool.
 
 use std::io;
+use std::path::PathBuf;
+
+use time::OffsetDateTime;
+use usage_model::ZoneId;
 
 use crate::store::StoreError;
+use crate::units::format_time;
 
 /// Why a command failed; shown to the user as one `error: …` line.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub(crate) enum CliError {
-    /// The command exists in the interface but is not available in this build.
-    #[error("the {0} command is not available in this build")]
-    NotBuilt(&'static str),
     /// The SQLite store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -33,4 +35,99 @@ pub(crate) enum CliError {
     /// Writing to standard output failed.
     #[error("cannot write to standard output: {0}")]
     Stdout(#[source] io::Error),
+    /// An input file could not be opened.
+    #[error("cannot open {what} file {path}: {source}")]
+    OpenInput {
+        /// `"events"` or `"flows"`.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// The events file holds a bad line; nothing was loaded.
+    #[error("events file {path}: {source}")]
+    Events {
+        /// The file.
+        path: PathBuf,
+        /// The first bad line, by number and field.
+        source: usage_model::Error,
+    },
+    /// The flows file holds a bad line; nothing was loaded.
+    #[error("flows file {path}: {source}")]
+    Flows {
+        /// The file.
+        path: PathBuf,
+        /// The first bad line, by number and field.
+        source: traffic_sentinel_emulator::Error,
+    },
+    /// The zone has no checkpoint and no `--from` says where to start.
+    #[error(
+        "no checkpoint stored for zone {zone} and no --from given; pass --from T for the first run"
+    )]
+    NoStart {
+        /// The zone.
+        zone: ZoneId,
+    },
+    /// The stored checkpoint is not on the grid of `--granularity`, so no
+    /// window can continue from it.
+    #[error(
+        "checkpoint {} of zone {zone} is not on the grid of {granularity} s; collect with the granularity it was collected with",
+        format_time(*.checkpoint)
+    )]
+    CheckpointOffGrid {
+        /// The zone.
+        zone: ZoneId,
+        /// Its stored checkpoint.
+        checkpoint: OffsetDateTime,
+        /// `--granularity`, in seconds.
+        granularity: u32,
+    },
+    /// `now - lag` is not a representable time.
+    #[error("the default --until (now minus --lag) is out of range")]
+    UntilOutOfRange,
+    /// The monitor settings were refused by the client.
+    #[error("monitor configuration: {0}")]
+    Monitor(#[source] traffic_sentinel_client::Error),
+    /// The billing core refused a schedule, window or answer.
+    #[error(transparent)]
+    Correlator(#[from] usage_correlator::Error),
+    /// Traffic Sentinel could not be asked, or its answer was refused, or
+    /// the queries could not be planned into requests.
+    #[error("{0}")]
+    Client(#[source] traffic_sentinel_client::Error),
+    /// One collection window failed: nothing of it was stored.
+    #[error(
+        "window {}..{} failed and stored nothing ({committed} earlier window(s) of this run stay committed; run collect again to resume): {source}",
+        format_time(*.start),
+        format_time(*.end)
+    )]
+    Window {
+        /// The window start.
+        start: OffsetDateTime,
+        /// The window end.
+        end: OffsetDateTime,
+        /// Windows committed by this run before it.
+        committed: usize,
+        /// What went wrong.
+        source: Box<CliError>,
+    },
+    /// The emulator could not be started or configured.
+    #[error("emulator: {0}")]
+    Emulator(#[source] traffic_sentinel_emulator::Error),
+    /// The async runtime, the temporary directory or the signal handlers
+    /// could not be set up.
+    #[error("cannot set up {what}: {source}")]
+    Setup {
+        /// What was being set up.
+        what: &'static str,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// The demo's synthetic data could not be built.
+    #[error("cannot build the demo data: {0}")]
+    DemoData(#[source] usage_model::Error),
+    /// The demo's billed bytes differ from the bytes of owned buckets.
+    #[error("conservation check failed: {0}")]
+    Conservation(String),
 }

@@ -6,21 +6,12 @@
 //! exit status 1; invalid arguments exit with status 2.
 
 mod cli;
+mod collect;
 mod commands;
+mod demo;
 mod error;
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "used by the collect command once it is wired")
-)]
 mod progress;
 mod report;
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "window commits are made by the collect command once it is wired"
-    )
-)]
 mod store;
 mod units;
 

@@ -5,6 +5,7 @@
 
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime, UtcOffset};
+use traffic_sentinel_emulator::{Fault, Times};
 
 /// Parses an RFC 3339 time with any offset, e.g. `2026-11-01T10:00:00+01:00`,
 /// and converts it to UTC.
@@ -179,6 +180,54 @@ pub(crate) fn parse_monitor_url(text: &str) -> Result<String, String> {
     }
 }
 
+/// Parses an emulator fault: `5xx` (status 503), `status=CODE` (400–599),
+/// `drop`, `truncate`, `garbage`, `html`, `empty` or `delay=DUR` (a duration
+/// as [`parse_duration`] reads it).
+///
+/// # Errors
+///
+/// A message listing the faults understood, or naming the bad status or delay.
+pub(crate) fn parse_fault(text: &str) -> Result<Fault, String> {
+    const FORM: &str =
+        "expected 5xx, status=CODE, drop, truncate, garbage, html, empty or delay=DUR";
+    let text = text.trim();
+    if let Some(code) = text.strip_prefix("status=") {
+        return match code.parse::<u16>() {
+            Ok(code) if (400..=599).contains(&code) => Ok(Fault::HttpStatus(code)),
+            _ => Err(format!(
+                "status {code:?} is not an HTTP status in 400..=599"
+            )),
+        };
+    }
+    if let Some(delay) = text.strip_prefix("delay=") {
+        return parse_std_duration(delay).map(Fault::Delay);
+    }
+    match text {
+        "5xx" => Ok(Fault::SERVICE_UNAVAILABLE),
+        "drop" => Ok(Fault::DropMidBody),
+        "truncate" => Ok(Fault::TruncateBeforeSentinel),
+        "garbage" => Ok(Fault::GarbageLine),
+        "html" => Ok(Fault::HtmlErrorPage),
+        "empty" => Ok(Fault::EmptyBody),
+        _ => Err(FORM.to_owned()),
+    }
+}
+
+/// Parses how many requests a fault applies to: a positive number or `always`.
+///
+/// # Errors
+///
+/// A message naming the expected form.
+pub(crate) fn parse_fault_times(text: &str) -> Result<Times, String> {
+    match text.trim() {
+        "always" => Ok(Times::Always),
+        number => match number.parse::<u32>() {
+            Ok(n) if n > 0 => Ok(Times::Next(n)),
+            _ => Err("expected a positive number of requests or \"always\"".to_owned()),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,6 +339,39 @@ mod tests {
         assert!(parse_monitor_url("https://ts.example").is_ok());
         for bad in ["", "10.0.0.1:8080", "ftp://x", "http://", "http:///x"] {
             assert!(parse_monitor_url(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn faults_and_times() {
+        assert_eq!(parse_fault("5xx").unwrap(), Fault::HttpStatus(503));
+        assert_eq!(parse_fault("status=500").unwrap(), Fault::HttpStatus(500));
+        assert_eq!(parse_fault("drop").unwrap(), Fault::DropMidBody);
+        assert_eq!(
+            parse_fault("truncate").unwrap(),
+            Fault::TruncateBeforeSentinel
+        );
+        assert_eq!(parse_fault("garbage").unwrap(), Fault::GarbageLine);
+        assert_eq!(parse_fault("html").unwrap(), Fault::HtmlErrorPage);
+        assert_eq!(parse_fault("empty").unwrap(), Fault::EmptyBody);
+        assert_eq!(
+            parse_fault("delay=2s").unwrap(),
+            Fault::Delay(std::time::Duration::from_secs(2))
+        );
+        for (bad, want) in [
+            ("4xx", "expected 5xx"),
+            ("status=200", "400..=599"),
+            ("status=abc", "400..=599"),
+            ("delay=soon", "expected a number"),
+            ("", "expected 5xx"),
+        ] {
+            let err = parse_fault(bad).unwrap_err();
+            assert!(err.contains(want), "{bad:?}: {err}");
+        }
+        assert_eq!(parse_fault_times("always").unwrap(), Times::Always);
+        assert_eq!(parse_fault_times("3").unwrap(), Times::Next(3));
+        for bad in ["0", "-1", "never", ""] {
+            assert!(parse_fault_times(bad).is_err(), "{bad:?} accepted");
         }
     }
 
