@@ -807,7 +807,7 @@ fn percent_decode(input: &[u8], what: &str) -> Result<String, String> {
                     let end = (i + 3).min(input.len());
                     let seq = String::from_utf8_lossy(&input[i..end]);
                     return Err(format!(
-                        "invalid percent-encoding \"{seq}\" in {what} at byte {i}"
+                        "invalid percent-encoding {seq:?} in {what} at byte {i}"
                     ));
                 };
                 out.push(byte);
