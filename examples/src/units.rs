@@ -145,18 +145,9 @@ pub(crate) fn parse_utc_offset(text: &str) -> Result<UtcOffset, String> {
 ///
 /// A message naming the first character not allowed, or the empty name.
 pub(crate) fn parse_ts_zone(text: &str) -> Result<String, String> {
-    if text.is_empty() {
-        return Err("empty zone name; expected letters, digits, '_', '.' or '-'".to_owned());
-    }
-    match text
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
-    {
-        Some(bad) => Err(format!(
-            "character {bad:?} not allowed in a zone name; expected letters, digits, '_', '.' or '-'"
-        )),
-        None => Ok(text.to_owned()),
-    }
+    traffic_sentinel_client::TsZone::new(text)
+        .map(|zone| zone.as_str().to_owned())
+        .map_err(|error| error.to_string())
 }
 
 /// Parses a Traffic Sentinel monitor URL: `http://` or `https://`, then a host.
@@ -375,31 +366,63 @@ mod tests {
         }
     }
 
-    #[test]
-    fn arbitrary_text_never_panics() {
-        // A fixed xorshift stream over characters the parsers care about.
-        let alphabet: Vec<char> = "0123456789smhdwxZz+-:T. ,\"é٣\u{0}".chars().collect();
-        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        for _ in 0..20_000 {
-            let len = (next() % 24) as usize;
-            let text: String = (0..len)
-                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
-                .collect();
-            if let Ok(d) = parse_duration(&text) {
-                assert!(d.is_positive(), "{text:?}");
+    /// Every parser either accepts a value or refuses it with a message;
+    /// none panics, whatever the text.
+    fn check_all_parsers(text: &str) -> Result<(), proptest::test_runner::TestCaseError> {
+        use proptest::prop_assert;
+        if let Ok(d) = parse_duration(text) {
+            prop_assert!(d.is_positive(), "{text:?}");
+        }
+        if let Ok(offset) = parse_utc_offset(text) {
+            prop_assert!(offset.whole_hours().abs() <= 23, "{text:?}");
+        }
+        let errors = [
+            parse_duration(text).err(),
+            parse_std_duration(text).err(),
+            parse_time(text).err(),
+            parse_utc_offset(text).err(),
+            parse_ts_zone(text).err(),
+            parse_monitor_url(text).err(),
+            parse_fault(text).err(),
+            parse_fault_times(text).err(),
+        ];
+        for message in errors.into_iter().flatten() {
+            prop_assert!(!message.trim().is_empty(), "empty message for {text:?}");
+        }
+        Ok(())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,24}") {
+            check_all_parsers(&text)?;
+        }
+
+        #[test]
+        fn unit_like_text_never_panics(text in "[0-9smhdwxZz+:T. ,\"é٣\u{0}-]{0,24}") {
+            check_all_parsers(&text)?;
+        }
+
+        #[test]
+        fn mutated_valid_values_never_panic(
+            base in proptest::sample::select(vec![
+                "2026-11-01T10:00:00Z", "2026-11-01T10:00:00+05:30", "1h30m", "2h", "1d",
+                "+05:30", "-08:00", "EXTERNAL", "http://127.0.0.1:8080", "delay=2s", "always",
+            ]),
+            at in 0usize..32,
+            byte in proptest::prelude::any::<u8>(),
+            delete in proptest::prelude::any::<bool>(),
+        ) {
+            let mut bytes = base.as_bytes().to_vec();
+            let at = at % (bytes.len() + 1);
+            if delete && at < bytes.len() {
+                bytes.remove(at);
+            } else {
+                bytes.insert(at, byte);
             }
-            let _ = parse_time(&text);
-            if let Ok(offset) = parse_utc_offset(&text) {
-                assert!(offset.whole_hours().abs() <= 23, "{text:?}");
-            }
-            let _ = parse_ts_zone(&text);
-            let _ = parse_monitor_url(&text);
+            check_all_parsers(&String::from_utf8_lossy(&bytes))?;
         }
     }
 }

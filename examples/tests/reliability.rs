@@ -866,7 +866,7 @@ fn hostile_zone_names_on_the_command_line_are_refused() {
                 "{flag} {hostile:?}: {stderr}"
             );
             assert!(stderr.contains(flag), "{stderr}");
-            assert!(stderr.contains("zone name"), "{stderr}");
+            assert!(stderr.contains("invalid zone"), "{stderr}");
             assert!(output.stdout.is_empty());
         }
     }
