@@ -1,4 +1,5 @@
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, Hasher, RandomState};
 use std::net::IpAddr;
 use std::str::FromStr;
 
@@ -71,11 +72,25 @@ enum Line {
 /// ```
 pub fn parse_answer_rows(body: impl AsRef<[u8]>) -> Result<Vec<AnswerRow>, Error> {
     let mut rows = Vec::new();
+    let mut seen: HashSet<(Side, QueryTag, IpAddr), FastHash> = HashSet::default();
     scan(body.as_ref(), |row| {
+        if !seen.insert((row.side, row.tag, row.ip)) {
+            return Err(duplicate_row(row));
+        }
         rows.push(*row);
         Ok(())
     })?;
     Ok(rows)
+}
+
+/// Why a row repeats an earlier one.
+fn duplicate_row(row: &AnswerRow) -> String {
+    format!(
+        "duplicate row: {} of ip {} under tag {} already given",
+        row.side.letter(),
+        row.ip,
+        row.tag
+    )
 }
 
 /// Parses the answer to `request` into byte counts per `(tag, ip)`: sent
@@ -129,37 +144,82 @@ pub(crate) fn parse_answer_into(
     request: &ScriptRequest,
     answer: &mut TrafficAnswer,
 ) -> Result<(), Error> {
-    let mut asked: HashMap<QueryTag, HashSet<IpAddr>> = HashMap::new();
+    // Every (tag, ip) asked, numbered in script order, and per tag its
+    // addresses sorted with their numbers: rows come grouped by tag, so a
+    // row is found by a binary search in its tag's (often cached) list.
+    let mut pairs: Vec<(QueryTag, IpAddr)> = Vec::with_capacity(request.ip_count());
+    let mut by_tag: HashMap<QueryTag, Vec<(IpAddr, usize)>, FastHash> = HashMap::default();
     for chunk in request.chunks() {
-        asked
-            .entry(chunk.tag())
-            .or_default()
-            .extend(chunk.ips().iter().copied());
-    }
-    scan(body, |row| {
-        let ips = asked
-            .get(&row.tag)
-            .ok_or_else(|| format!("tag {} is not a query of this request", row.tag))?;
-        if !ips.contains(&row.ip) {
-            return Err(format!(
-                "ip {} was not asked for under tag {}",
-                row.ip, row.tag
-            ));
+        let ips = by_tag.entry(chunk.tag()).or_default();
+        for &ip in chunk.ips() {
+            ips.push((ip, pairs.len()));
+            pairs.push((chunk.tag(), ip));
         }
-        let counts = match row.side {
-            Side::Sent => ByteCounts {
-                sent: row.bytes,
-                received: 0,
-            },
-            Side::Received => ByteCounts {
-                sent: 0,
-                received: row.bytes,
-            },
+    }
+    for ips in by_tag.values_mut() {
+        if !ips.is_sorted() {
+            ips.sort_unstable();
+        }
+        // Chunks of one tag never repeat an address (the planner refuses
+        // queries that do); keep the first number if they ever did.
+        ips.dedup_by_key(|(ip, _)| *ip);
+    }
+    // Per pair: its counts, the sides given (bit 1 sent, bit 2 received)
+    // and the line of its last row.
+    let mut counts = vec![ByteCounts::ZERO; pairs.len()];
+    let mut given = vec![0u8; pairs.len()];
+    let mut lines = vec![0usize; pairs.len()];
+    let mut current: Option<(QueryTag, &[(IpAddr, usize)])> = None;
+    scan(body, |row| {
+        let ips = match current {
+            Some((tag, ips)) if tag == row.tag => ips,
+            _ => {
+                let ips = by_tag
+                    .get(&row.tag)
+                    .ok_or_else(|| format!("tag {} is not a query of this request", row.tag))?;
+                current = Some((row.tag, ips));
+                ips
+            }
         };
-        answer
-            .add(row.tag, row.ip, counts)
-            .map_err(|err| err.to_string())
+        let index = match ips.binary_search_by(|(ip, _)| ip.cmp(&row.ip)) {
+            Ok(found) => ips[found].1,
+            Err(_) => {
+                return Err(format!(
+                    "ip {} was not asked for under tag {}",
+                    row.ip, row.tag
+                ));
+            }
+        };
+        let side = match row.side {
+            Side::Sent => 1,
+            Side::Received => 2,
+        };
+        if given[index] & side != 0 {
+            return Err(duplicate_row(row));
+        }
+        given[index] |= side;
+        lines[index] = row.line;
+        match row.side {
+            Side::Sent => counts[index].sent = row.bytes,
+            Side::Received => counts[index].received = row.bytes,
+        }
+        Ok(())
     })?;
+    // Added in script order: for a plan's queries, ascending (tag, ip).
+    for (index, &(tag, ip)) in pairs.iter().enumerate() {
+        if given[index] == 0 {
+            continue;
+        }
+        answer.add(tag, ip, counts[index]).map_err(|err| {
+            let line = lines[index];
+            let content = body.split(|&b| b == b'\n').nth(line - 1).unwrap_or(&[]);
+            Error::Malformed {
+                line,
+                content: printable(content.strip_suffix(b"\r").unwrap_or(content)),
+                reason: err.to_string(),
+            }
+        })?;
+    }
     Ok(())
 }
 
@@ -181,7 +241,6 @@ fn scan(
         let first = body.split(|&b| b == b'\n').next().unwrap_or(body);
         return Err(malformed(1, first, "answer is html, not txt".to_owned()));
     }
-    let mut seen: HashSet<(Side, QueryTag, IpAddr)> = HashSet::new();
     let mut rows = 0usize;
     let mut sentinel_line = None;
     let mut rest = body;
@@ -229,16 +288,6 @@ fn scan(
                 ip,
                 bytes,
             }) => {
-                if !seen.insert((side, tag, ip)) {
-                    return Err(malformed(
-                        number,
-                        content,
-                        format!(
-                            "duplicate row: {} of ip {ip} under tag {tag} already given",
-                            side.letter()
-                        ),
-                    ));
-                }
                 let row = AnswerRow {
                     line: number,
                     side,
@@ -274,6 +323,53 @@ fn fields(line: &[u8]) -> IResult<&[u8], Vec<&[u8]>> {
 
 /// Parses one line (without its line ending) or says what is wrong with it.
 fn parse_line(line: &[u8]) -> Result<Line, String> {
+    match parse_row(line) {
+        Some(row) => Ok(row),
+        None => parse_line_checked(line),
+    }
+}
+
+/// The fast path of [`parse_line`]: a well-formed row, or `None` for
+/// anything else (the sentinel, or a line [`parse_line_checked`] explains).
+/// It accepts exactly the rows `parse_line_checked` accepts, with the same
+/// values.
+fn parse_row(line: &[u8]) -> Option<Line> {
+    let (side, rest) = match line {
+        [b's', b',', rest @ ..] => (Side::Sent, rest),
+        [b'r', b',', rest @ ..] => (Side::Received, rest),
+        _ => return None,
+    };
+    let comma = rest.iter().position(|&b| b == b',')?;
+    let tag = u32::try_from(digits(&rest[..comma])?).ok()?;
+    let rest = &rest[comma + 1..];
+    let comma = rest.iter().position(|&b| b == b',')?;
+    let ip = std::str::from_utf8(&rest[..comma]).ok()?.parse().ok()?;
+    let bytes = digits(&rest[comma + 1..])?;
+    Some(Line::Row {
+        side,
+        tag: QueryTag(tag),
+        ip,
+        bytes,
+    })
+}
+
+/// A non-empty run of ASCII digits as a `u64`; `None` for anything else,
+/// including a value over `u64::MAX`.
+fn digits(field: &[u8]) -> Option<u64> {
+    if field.is_empty() {
+        return None;
+    }
+    field.iter().try_fold(0u64, |value, &b| {
+        if b.is_ascii_digit() {
+            value.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+        } else {
+            None
+        }
+    })
+}
+
+/// The checked path of [`parse_line`], which says what is wrong.
+fn parse_line_checked(line: &[u8]) -> Result<Line, String> {
     if line.is_empty() {
         return Err("empty line".to_owned());
     }
@@ -363,6 +459,80 @@ fn decimal<T: FromStr>(field: &[u8]) -> Result<T, DecimalProblem> {
             Err(DecimalProblem::Negative)
         }
         Err(_) => Err(DecimalProblem::NotInteger),
+    }
+}
+
+/// The hash of the parser's sets, keyed by tags and addresses from the
+/// answer: a multiply-rotate hash (as rustc's `FxHash`) from a per-set
+/// random seed, so a server cannot plan collisions.
+#[derive(Clone, Debug)]
+struct FastHash(u64);
+
+impl Default for FastHash {
+    fn default() -> FastHash {
+        FastHash(RandomState::new().build_hasher().finish())
+    }
+}
+
+impl BuildHasher for FastHash {
+    type Hasher = FastHasher;
+
+    fn build_hasher(&self) -> FastHasher {
+        FastHasher(self.0)
+    }
+}
+
+/// The hasher of [`FastHash`].
+struct FastHasher(u64);
+
+impl FastHasher {
+    const K: u64 = 0xf135_7aea_2e62_a9c5;
+
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(26) ^ word).wrapping_mul(Self::K);
+    }
+}
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn write_isize(&mut self, i: isize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // Spread the low bits into the high ones, which pick the buckets'
+        // control bytes.
+        self.0 ^ (self.0 >> 29)
     }
 }
 

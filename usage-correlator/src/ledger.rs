@@ -1,11 +1,11 @@
 //! Ownership of addresses over time, built from assign/release events.
 
-use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
+use std::hash::{BuildHasher, Hasher, RandomState};
 use std::net::IpAddr;
 
-use ip_interval::Timeline;
 use time::{OffsetDateTime, UtcOffset};
 use usage_model::{AccountId, IpEvent, IpEventKind, Ownership, TimeInterval, ZoneId};
 
@@ -188,109 +188,300 @@ fn order_key(
     (e.at, e.id, &e.zone, &e.account, e.ip, e.kind)
 }
 
-/// The holding that is still open at the end of an address's events.
+/// A kept event, without the zone and address its history is filed under.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct OpenHold {
+struct HeldEvent {
+    id: u64,
+    at: OffsetDateTime,
     account: AccountId,
-    since: OffsetDateTime,
+    kind: IpEventKind,
+}
+
+impl HeldEvent {
+    /// The full event, filed under `zone` and `ip`.
+    fn to_event(&self, zone: &ZoneId, ip: IpAddr) -> IpEvent {
+        IpEvent {
+            id: self.id,
+            at: self.at,
+            zone: zone.clone(),
+            account: self.account.clone(),
+            ip,
+            kind: self.kind,
+        }
+    }
+
+    /// Whether `event` is an exact copy of this one filed under `zone` and `ip`.
+    fn is_copy(&self, zone: &ZoneId, ip: IpAddr, event: &IpEvent) -> bool {
+        self.id == event.id
+            && self.at == event.at
+            && self.kind == event.kind
+            && ip == event.ip
+            && self.account == event.account
+            && *zone == event.zone
+    }
 }
 
 /// Everything known about one `(zone, ip)`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct IpHistory {
-    /// The kept events of this address, in replay order.
-    events: BTreeMap<(OffsetDateTime, u64), IpEvent>,
-    /// Closed, non-empty holdings.
-    closed: Timeline<OffsetDateTime, AccountId>,
-    /// The holding still open after the last event.
-    open: Option<OpenHold>,
+    ip: IpAddr,
+    /// The kept events of this address, in replay order `(at, id)`.
+    events: Vec<HeldEvent>,
+    /// Closed, non-empty holdings in time order, each with the index in
+    /// `events` of the assign that opened it.
+    closed: Box<[(TimeInterval, usize)]>,
+    /// The index in `events` of the assign whose holding is still open
+    /// after the last event.
+    open: Option<usize>,
     /// Anomalies found by the replay, in replay order.
     anomalies: Vec<Anomaly>,
+    /// Whether events changed since the last replay.
+    dirty: bool,
 }
 
 impl IpHistory {
+    fn new(ip: IpAddr) -> IpHistory {
+        IpHistory {
+            ip,
+            events: Vec::new(),
+            closed: Box::default(),
+            open: None,
+            anomalies: Vec::new(),
+            dirty: false,
+        }
+    }
+
     /// Recomputes `closed`, `open` and `anomalies` from `events`.
-    fn replay(&mut self) {
-        let mut closed = Timeline::new();
+    fn replay(&mut self, zone: &ZoneId) {
+        let events = &self.events;
+        let full = |index: usize| events[index].to_event(zone, self.ip);
+        let mut closed: Vec<(TimeInterval, usize)> = Vec::new();
         let mut anomalies = Vec::new();
-        // The assign that opened the current holding.
-        let mut holding: Option<&IpEvent> = None;
-        let close = |closed: &mut Timeline<OffsetDateTime, AccountId>,
-                     opened: &IpEvent,
-                     end: OffsetDateTime| {
-            // Events are replayed in time order, so `opened.at <= end` and the
-            // new piece starts at or after the end of the last one.
-            match TimeInterval::new(opened.at, end) {
-                Ok(held) => {
-                    if let Err(err) = closed.insert(held, opened.account.clone()) {
-                        unreachable!("holdings replayed in time order cannot overlap: {err}");
-                    }
-                }
-                Err(err) => unreachable!("events replayed in time order: {err}"),
+        // The index of the assign that opened the current holding.
+        let mut holding: Option<usize> = None;
+        let close = |closed: &mut Vec<(TimeInterval, usize)>, opened: usize, end| {
+            // Events are replayed in time order, so the assign is not after
+            // `end`; an instantaneous holding holds nothing.
+            if let Ok(held) = TimeInterval::new(events[opened].at, end)
+                && !held.is_empty()
+            {
+                closed.push((held, opened));
             }
         };
-        for event in self.events.values() {
+        for (index, event) in events.iter().enumerate() {
             match (event.kind, holding) {
-                (IpEventKind::Assign, None) => holding = Some(event),
-                (IpEventKind::Assign, Some(held)) if held.account == event.account => {
+                (IpEventKind::Assign, None) => holding = Some(index),
+                (IpEventKind::Assign, Some(held)) if events[held].account == event.account => {
                     anomalies.push(Anomaly {
                         kind: AnomalyKind::AssignWhileHeldBySame,
-                        event: event.clone(),
-                        other: Some(held.clone()),
+                        event: full(index),
+                        other: Some(full(held)),
                     });
                 }
                 (IpEventKind::Assign, Some(held)) => {
                     close(&mut closed, held, event.at);
                     anomalies.push(Anomaly {
                         kind: AnomalyKind::AssignWhileHeldByOther,
-                        event: event.clone(),
-                        other: Some(held.clone()),
+                        event: full(index),
+                        other: Some(full(held)),
                     });
-                    holding = Some(event);
+                    holding = Some(index);
                 }
                 (IpEventKind::Release, None) => anomalies.push(Anomaly {
                     kind: AnomalyKind::ReleaseOfFreeIp,
-                    event: event.clone(),
+                    event: full(index),
                     other: None,
                 }),
                 (IpEventKind::Release, Some(held)) => {
                     close(&mut closed, held, event.at);
-                    if held.account != event.account {
+                    if events[held].account != event.account {
                         anomalies.push(Anomaly {
                             kind: AnomalyKind::ReleaseByOtherAccount,
-                            event: event.clone(),
-                            other: Some(held.clone()),
+                            event: full(index),
+                            other: Some(full(held)),
                         });
                     }
                     holding = None;
                 }
             }
         }
-        self.open = holding.map(|held| OpenHold {
-            account: held.account.clone(),
-            since: held.at,
-        });
-        self.closed = closed;
+        self.closed = closed.into_boxed_slice();
+        self.open = holding;
         self.anomalies = anomalies;
     }
 
     /// The holdings overlapping `window`, clipped to it, in time order.
     fn pieces(&self, window: TimeInterval) -> impl Iterator<Item = (TimeInterval, &AccountId)> {
-        let open = self.open.as_ref().and_then(|open| {
-            let start = open.since.max(window.start());
+        let first = self
+            .closed
+            .partition_point(|(held, _)| held.end() <= window.start());
+        let closed = self.closed[first..]
+            .iter()
+            .take_while(move |(held, _)| held.start() < window.end())
+            .filter_map(move |&(held, opened)| {
+                Some((held.intersection(&window)?, &self.events[opened].account))
+            });
+        let open = self.open.and_then(|opened| {
+            let assign = &self.events[opened];
+            let start = assign.at.max(window.start());
             TimeInterval::new(start, window.end())
                 .ok()
                 .filter(|held| !held.is_empty())
-                .map(|held| (held, &open.account))
+                .map(|held| (held, &assign.account))
         });
-        self.closed.pieces(window).chain(open)
+        closed.chain(open)
     }
 
     fn holder_at(&self, at: OffsetDateTime) -> Option<&AccountId> {
-        match &self.open {
-            Some(open) if open.since <= at => Some(&open.account),
-            _ => self.closed.at(at),
+        if let Some(opened) = self.open
+            && self.events[opened].at <= at
+        {
+            return Some(&self.events[opened].account);
         }
+        let index = self.closed.partition_point(|(held, _)| held.end() <= at);
+        let &(held, opened) = self.closed.get(index)?;
+        held.contains(at).then(|| &self.events[opened].account)
+    }
+}
+
+/// The histories of one zone's addresses.
+#[derive(Clone, Debug)]
+struct ZoneHistories {
+    zone: ZoneId,
+    /// The slot in `histories` of each address ever filed.
+    slots: HashMap<IpAddr, u32, FastHash>,
+    histories: Vec<IpHistory>,
+    /// The slots of the histories holding at least one event, by address.
+    by_ip: Vec<u32>,
+    /// Whether `by_ip` must be rebuilt (a history gained its first event
+    /// or lost its last).
+    stale: bool,
+    /// The number of kept events of the zone.
+    event_count: usize,
+}
+
+impl ZoneHistories {
+    fn new(zone: ZoneId) -> ZoneHistories {
+        ZoneHistories {
+            zone,
+            slots: HashMap::default(),
+            histories: Vec::new(),
+            by_ip: Vec::new(),
+            stale: false,
+            event_count: 0,
+        }
+    }
+
+    fn history(&self, ip: IpAddr) -> Option<&IpHistory> {
+        let &slot = self.slots.get(&ip)?;
+        self.histories.get(slot as usize)
+    }
+
+    /// The histories holding at least one event, by address.
+    fn by_ip(&self) -> impl Iterator<Item = &IpHistory> + '_ {
+        self.by_ip
+            .iter()
+            .filter_map(|&slot| self.histories.get(slot as usize))
+    }
+
+    fn rebuild_by_ip(&mut self) {
+        let mut pairs: Vec<(IpAddr, u32)> = self
+            .slots
+            .iter()
+            .filter(|&(_, &slot)| {
+                self.histories
+                    .get(slot as usize)
+                    .is_some_and(|h| !h.events.is_empty())
+            })
+            .map(|(&ip, &slot)| (ip, slot))
+            .collect();
+        pairs.sort_unstable();
+        self.by_ip = pairs.into_iter().map(|(_, slot)| slot).collect();
+        self.stale = false;
+    }
+}
+
+/// A slot number: an index into a vector of histories. A zone cannot hold
+/// `u32::MAX` histories (each takes well over a hundred bytes).
+fn slot_number(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or_else(|_| unreachable!("more than u32::MAX slots"))
+}
+
+/// Where the kept event of an id is filed: its zone's and address's slots.
+type EventSlot = (u32, u32);
+
+/// The hash of the ledger's maps, keyed by event ids and addresses: a
+/// multiply-rotate hash (as rustc's `FxHash`) from a per-map random seed. The
+/// keys come from the operator's own event log; the seed keeps their
+/// bucket pattern from being planned anyway.
+#[derive(Clone, Debug)]
+struct FastHash(u64);
+
+impl Default for FastHash {
+    fn default() -> FastHash {
+        FastHash(RandomState::new().build_hasher().finish())
+    }
+}
+
+impl BuildHasher for FastHash {
+    type Hasher = FastHasher;
+
+    fn build_hasher(&self) -> FastHasher {
+        FastHasher(self.0)
+    }
+}
+
+/// The hasher of [`FastHash`].
+struct FastHasher(u64);
+
+impl FastHasher {
+    const K: u64 = 0xf135_7aea_2e62_a9c5;
+
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(26) ^ word).wrapping_mul(Self::K);
+    }
+}
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn write_isize(&mut self, i: isize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // Spread the low bits into the high ones, which pick the buckets'
+        // control bytes.
+        self.0 ^ (self.0 >> 29)
     }
 }
 
@@ -366,12 +557,14 @@ impl IpHistory {
 #[derive(Clone, Debug, Default)]
 pub struct OwnershipLedger {
     options: LedgerOptions,
-    /// The kept event of every id.
-    kept: BTreeMap<u64, IpEvent>,
+    /// Where the kept event of every id is filed.
+    kept: HashMap<u64, EventSlot, FastHash>,
     /// Dropped copies of an id whose content differs from the kept one,
     /// sorted by [`order_key`], without repeats.
     conflicting: BTreeMap<u64, Vec<IpEvent>>,
-    histories: BTreeMap<ZoneId, BTreeMap<IpAddr, IpHistory>>,
+    /// The slot in `zones` of every zone ever filed, in zone order.
+    zone_slots: BTreeMap<ZoneId, u32>,
+    zones: Vec<ZoneHistories>,
     /// All anomalies, sorted by event time, id and kind.
     anomalies: Vec<Anomaly>,
     excluded_count: usize,
@@ -438,7 +631,9 @@ impl OwnershipLedger {
     /// assert!(ledger.holder_at(&zone, ip, datetime!(2026-11-01 05:00 UTC)).is_none());
     /// ```
     pub fn extend(&mut self, events: impl IntoIterator<Item = IpEvent>) {
-        let mut dirty: BTreeSet<(ZoneId, IpAddr)> = BTreeSet::new();
+        let events = events.into_iter();
+        self.kept.reserve(events.size_hint().0);
+        let mut dirty: Vec<EventSlot> = Vec::new();
         for mut event in events {
             if self.options.is_excluded(&event.account) {
                 self.excluded_count += 1;
@@ -447,82 +642,172 @@ impl OwnershipLedger {
             if let Some(utc) = event.at.checked_to_offset(UtcOffset::UTC) {
                 event.at = utc;
             }
-            match self.kept.entry(event.id) {
+            let mut slot = match self.kept.entry(event.id) {
                 Entry::Vacant(slot) => {
-                    dirty.insert((event.zone.clone(), event.ip));
-                    Self::history_mut(&mut self.histories, &event)
-                        .events
-                        .insert((event.at, event.id), event.clone());
-                    slot.insert(event);
+                    slot.insert(Self::file(
+                        &mut self.zone_slots,
+                        &mut self.zones,
+                        event,
+                        &mut dirty,
+                    ));
+                    continue;
                 }
-                Entry::Occupied(mut slot) => {
-                    self.duplicate_count += 1;
-                    if *slot.get() == event {
-                        continue;
-                    }
-                    let dropped = if order_key(&event) < order_key(slot.get()) {
-                        let old = slot.insert(event.clone());
-                        dirty.insert((old.zone.clone(), old.ip));
-                        dirty.insert((event.zone.clone(), event.ip));
-                        if let Some(h) = self
-                            .histories
-                            .get_mut(&old.zone)
-                            .and_then(|ips| ips.get_mut(&old.ip))
-                        {
-                            h.events.remove(&(old.at, old.id));
-                        }
-                        Self::history_mut(&mut self.histories, &event)
-                            .events
-                            .insert((event.at, event.id), event);
-                        old
-                    } else {
-                        event
-                    };
-                    let copies = self.conflicting.entry(dropped.id).or_default();
-                    if !copies.contains(&dropped) {
-                        copies.push(dropped);
-                        copies.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
-                    }
-                }
+                Entry::Occupied(slot) => slot,
+            };
+            self.duplicate_count += 1;
+            let (zone, ip) = *slot.get();
+            let Some(history) = self
+                .zones
+                .get(zone as usize)
+                .and_then(|z| z.histories.get(ip as usize).map(|h| (&z.zone, h)))
+            else {
+                unreachable!("every kept id is filed");
+            };
+            let (zone_id, history) = history;
+            let Some(held) = history.events.iter().find(|e| e.id == event.id) else {
+                unreachable!("every kept id is filed");
+            };
+            if held.is_copy(zone_id, history.ip, &event) {
+                continue;
+            }
+            let kept = held.to_event(zone_id, history.ip);
+            let dropped = if order_key(&event) < order_key(&kept) {
+                Self::unfile(&mut self.zones, (zone, ip), event.id, &mut dirty);
+                slot.insert(Self::file(
+                    &mut self.zone_slots,
+                    &mut self.zones,
+                    event,
+                    &mut dirty,
+                ));
+                kept
+            } else {
+                event
+            };
+            let copies = self.conflicting.entry(dropped.id).or_default();
+            if !copies.contains(&dropped) {
+                copies.push(dropped);
+                copies.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
             }
         }
         for (zone, ip) in dirty {
-            if let Some(ips) = self.histories.get_mut(&zone) {
-                if let Some(history) = ips.get_mut(&ip) {
-                    if history.events.is_empty() {
-                        ips.remove(&ip);
-                    } else {
-                        history.replay();
-                    }
-                }
-                if ips.is_empty() {
-                    self.histories.remove(&zone);
-                }
+            if let Some(ZoneHistories {
+                zone, histories, ..
+            }) = self.zones.get_mut(zone as usize)
+                && let Some(history) = histories.get_mut(ip as usize)
+            {
+                history.dirty = false;
+                history.replay(zone);
+                history.events.shrink_to_fit();
+            }
+        }
+        for zone in &mut self.zones {
+            if zone.stale {
+                zone.rebuild_by_ip();
             }
         }
         self.collect_anomalies();
     }
 
-    fn history_mut<'a>(
-        histories: &'a mut BTreeMap<ZoneId, BTreeMap<IpAddr, IpHistory>>,
-        event: &IpEvent,
-    ) -> &'a mut IpHistory {
-        histories
-            .entry(event.zone.clone())
-            .or_default()
-            .entry(event.ip)
-            .or_default()
+    /// Files `event` (in UTC) under its zone and address; returns where.
+    fn file(
+        zone_slots: &mut BTreeMap<ZoneId, u32>,
+        zones: &mut Vec<ZoneHistories>,
+        event: IpEvent,
+        dirty: &mut Vec<EventSlot>,
+    ) -> EventSlot {
+        let zone = match zone_slots.get(&event.zone) {
+            Some(&zone) => zone,
+            None => {
+                let zone = slot_number(zones.len());
+                zones.push(ZoneHistories::new(event.zone.clone()));
+                zone_slots.insert(event.zone.clone(), zone);
+                zone
+            }
+        };
+        let Some(histories) = zones.get_mut(zone as usize) else {
+            unreachable!("zone slots index zones");
+        };
+        let ip = match histories.slots.entry(event.ip) {
+            Entry::Occupied(slot) => *slot.get(),
+            Entry::Vacant(slot) => {
+                let ip = slot_number(histories.histories.len());
+                histories.histories.push(IpHistory::new(event.ip));
+                slot.insert(ip);
+                ip
+            }
+        };
+        let Some(history) = histories.histories.get_mut(ip as usize) else {
+            unreachable!("address slots index histories");
+        };
+        if history.events.is_empty() {
+            histories.stale = true;
+        }
+        let IpEvent {
+            id,
+            at,
+            account,
+            kind,
+            ..
+        } = event;
+        let index = history.events.partition_point(|e| (e.at, e.id) < (at, id));
+        history.events.insert(
+            index,
+            HeldEvent {
+                id,
+                at,
+                account,
+                kind,
+            },
+        );
+        histories.event_count += 1;
+        if !history.dirty {
+            history.dirty = true;
+            dirty.push((zone, ip));
+        }
+        (zone, ip)
+    }
+
+    /// Removes the event `id` filed at `(zone, ip)`.
+    fn unfile(
+        zones: &mut [ZoneHistories],
+        (zone, ip): EventSlot,
+        id: u64,
+        dirty: &mut Vec<EventSlot>,
+    ) {
+        let Some(histories) = zones.get_mut(zone as usize) else {
+            return;
+        };
+        let Some(history) = histories.histories.get_mut(ip as usize) else {
+            return;
+        };
+        let Some(index) = history.events.iter().position(|e| e.id == id) else {
+            return;
+        };
+        history.events.remove(index);
+        histories.event_count -= 1;
+        if history.events.is_empty() {
+            histories.stale = true;
+        }
+        if !history.dirty {
+            history.dirty = true;
+            dirty.push((zone, ip));
+        }
+    }
+
+    fn zone(&self, zone: &ZoneId) -> Option<&ZoneHistories> {
+        let &slot = self.zone_slots.get(zone)?;
+        self.zones.get(slot as usize)
     }
 
     fn collect_anomalies(&mut self) {
         let mut all: Vec<Anomaly> = self
-            .histories
-            .values()
-            .flat_map(|ips| ips.values())
+            .zones
+            .iter()
+            .flat_map(|zone| zone.histories.iter())
             .flat_map(|h| h.anomalies.iter().cloned())
             .collect();
         for (id, copies) in &self.conflicting {
-            let Some(kept) = self.kept.get(id) else {
+            let Some(kept) = self.kept_event(*id) else {
                 continue;
             };
             all.extend(copies.iter().map(|copy| Anomaly {
@@ -537,6 +822,15 @@ impl OwnershipLedger {
                 .then_with(|| order_key(&a.event).cmp(&order_key(&b.event)))
         });
         self.anomalies = all;
+    }
+
+    /// The kept event of `id`, in full.
+    fn kept_event(&self, id: u64) -> Option<IpEvent> {
+        let &(zone, ip) = self.kept.get(&id)?;
+        let zone = self.zones.get(zone as usize)?;
+        let history = zone.histories.get(ip as usize)?;
+        let held = history.events.iter().find(|e| e.id == id)?;
+        Some(held.to_event(&zone.zone, history.ip))
     }
 
     /// Every anomaly found so far, sorted by the triggering event's time, then
@@ -563,17 +857,18 @@ impl OwnershipLedger {
     /// Pieces of one address never overlap; consecutive holders abut when the
     /// address was handed straight over.
     pub fn ownerships(&self, zone: &ZoneId, window: TimeInterval) -> Vec<Ownership> {
-        let Some(ips) = self.histories.get(zone) else {
+        let Some(histories) = self.zone(zone) else {
             return Vec::new();
         };
-        ips.iter()
-            .flat_map(|(&ip, history)| {
+        histories
+            .by_ip()
+            .flat_map(|history| {
                 history
                     .pieces(window)
                     .map(move |(interval, account)| Ownership {
                         zone: zone.clone(),
                         account: account.clone(),
-                        ip,
+                        ip: history.ip,
                         interval,
                     })
             })
@@ -583,20 +878,26 @@ impl OwnershipLedger {
     /// The account holding `ip` of `zone` at the instant `at`, if any.
     /// Holdings are half-open: at the release instant the address is free.
     pub fn holder_at(&self, zone: &ZoneId, ip: IpAddr, at: OffsetDateTime) -> Option<&AccountId> {
-        self.histories.get(zone)?.get(&ip)?.holder_at(at)
+        self.zone(zone)?.history(ip)?.holder_at(at)
     }
 
     /// The zones with at least one kept event, in order.
     pub fn zones(&self) -> impl Iterator<Item = &ZoneId> + '_ {
-        self.histories.keys()
+        self.zone_slots
+            .iter()
+            .filter(|&(_, &slot)| {
+                self.zones
+                    .get(slot as usize)
+                    .is_some_and(|zone| zone.event_count > 0)
+            })
+            .map(|(zone, _)| zone)
     }
 
     /// The addresses of `zone` with at least one kept event, in order.
     pub fn ips<'a>(&'a self, zone: &ZoneId) -> impl Iterator<Item = IpAddr> + 'a {
-        self.histories
-            .get(zone)
+        self.zone(zone)
             .into_iter()
-            .flat_map(|ips| ips.keys().copied())
+            .flat_map(|histories| histories.by_ip().map(|history| history.ip))
     }
 
     /// The number of events kept (one per id).

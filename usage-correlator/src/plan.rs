@@ -1,6 +1,6 @@
 //! The query plan of one collection window, and the join of its answer.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use time::Duration;
@@ -78,10 +78,9 @@ pub struct QueryPlan {
     grid: Duration,
     /// Floored, clipped, non-empty pieces, sorted by `(start, end, ip)`.
     pieces: Vec<Ownership>,
-    /// The tag of each piece, parallel to `pieces`.
+    /// The tag of each piece, parallel to `pieces`. Tags follow
+    /// `(start, end)` order, so `(tag, ip)` pairs are sorted too.
     piece_tags: Vec<QueryTag>,
-    /// `(tag, ip)` → index into `pieces`.
-    index: BTreeMap<(QueryTag, IpAddr), usize>,
     queries: Vec<TrafficQuery>,
     ip_count: usize,
     anomalies: Vec<Anomaly>,
@@ -133,6 +132,9 @@ impl QueryPlan {
             });
         }
         let mut pieces = Vec::new();
+        // Holdings come ordered by address: count the distinct ones here.
+        let mut ip_count = 0;
+        let mut last_ip = None;
         for held in ledger.ownerships(zone, window.interval()) {
             // Clipping to an on-grid window then flooring equals flooring then
             // clipping: flooring is monotone and fixes the window bounds.
@@ -141,21 +143,25 @@ impl QueryPlan {
             if start < end
                 && let Ok(interval) = TimeInterval::new(start, end)
             {
+                if last_ip != Some(held.ip) {
+                    ip_count += 1;
+                    last_ip = Some(held.ip);
+                }
                 pieces.push(Ownership { interval, ..held });
             }
         }
-        pieces.sort_by(|a, b| {
-            (a.interval.start(), a.interval.end(), a.ip).cmp(&(
-                b.interval.start(),
-                b.interval.end(),
-                b.ip,
-            ))
+        // Stable, and the pieces are ordered by address: this sorts them by
+        // `(start, end, ip)`.
+        pieces.sort_by_cached_key(|piece| {
+            (
+                piece.interval.start().unix_timestamp_nanos(),
+                piece.interval.end().unix_timestamp_nanos(),
+            )
         });
 
         let mut queries: Vec<TrafficQuery> = Vec::new();
         let mut piece_tags = Vec::with_capacity(pieces.len());
-        let mut index = BTreeMap::new();
-        for (i, piece) in pieces.iter().enumerate() {
+        for piece in &pieces {
             let same_group = queries.last().is_some_and(|q| q.interval == piece.interval);
             if !same_group {
                 let tag = u32::try_from(queries.len()).map(QueryTag).map_err(|_| {
@@ -172,10 +178,8 @@ impl QueryPlan {
             if let Some(query) = queries.last_mut() {
                 query.ips.push(piece.ip);
                 piece_tags.push(query.tag);
-                index.insert((query.tag, piece.ip), i);
             }
         }
-        let ip_count = pieces.iter().map(|p| p.ip).collect::<BTreeSet<_>>().len();
         let anomalies = ledger
             .anomalies_in(zone, window.interval())
             .cloned()
@@ -186,7 +190,6 @@ impl QueryPlan {
             grid,
             pieces,
             piece_tags,
-            index,
             queries,
             ip_count,
             anomalies,
@@ -222,7 +225,18 @@ impl QueryPlan {
 
     /// The piece that query `tag` asks about for `ip`, if any.
     pub fn piece(&self, tag: QueryTag, ip: IpAddr) -> Option<&Ownership> {
-        self.index.get(&(tag, ip)).and_then(|&i| self.pieces.get(i))
+        self.piece_index(tag, ip).and_then(|i| self.pieces.get(i))
+    }
+
+    /// The index in `pieces` of the piece query `tag` asks about for `ip`.
+    fn piece_index(&self, tag: QueryTag, ip: IpAddr) -> Option<usize> {
+        let index = self.piece_tags.partition_point(|&t| t < tag);
+        let end = index + self.piece_tags[index..].partition_point(|&t| t == tag);
+        let group = self.pieces.get(index..end)?;
+        group
+            .binary_search_by(|piece| piece.ip.cmp(&ip))
+            .ok()
+            .map(|i| index + i)
     }
 
     /// The queries to send, one per group of pieces with the same
@@ -303,7 +317,7 @@ impl QueryPlan {
     pub fn join(&self, answer: &TrafficAnswer) -> Result<CycleOutcome, Error> {
         if let Some((tag, ip, _)) = answer
             .iter()
-            .find(|&(tag, ip, _)| !self.index.contains_key(&(tag, ip)))
+            .find(|&(tag, ip, _)| self.piece_index(tag, ip).is_none())
         {
             return Err(Error::UnexpectedAnswer { tag, ip });
         }
@@ -325,9 +339,20 @@ impl QueryPlan {
             .collect();
         records.sort_by(|a, b| (&a.account, a.ip, a.start).cmp(&(&b.account, b.ip, b.start)));
 
+        // Records are ordered by account: each account's total is summed
+        // over a run of records, then stored once.
         let mut totals: BTreeMap<AccountId, ByteCounts> = BTreeMap::new();
+        let mut run: Option<(&AccountId, ByteCounts)> = None;
         for record in &records {
-            let total = totals.entry(record.account.clone()).or_default();
+            let total = match &mut run {
+                Some((account, total)) if **account == record.account => total,
+                _ => {
+                    if let Some((account, total)) = run.take() {
+                        totals.insert(account.clone(), total);
+                    }
+                    &mut run.insert((&record.account, ByteCounts::ZERO)).1
+                }
+            };
             for usage in [UsageType::BytesSent, UsageType::BytesReceived] {
                 let (sum, add) = match usage {
                     UsageType::BytesSent => (&mut total.sent, record.bytes_sent),
@@ -340,6 +365,9 @@ impl QueryPlan {
                     right: add,
                 })?;
             }
+        }
+        if let Some((account, total)) = run {
+            totals.insert(account.clone(), total);
         }
         Ok(CycleOutcome {
             records,
