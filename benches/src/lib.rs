@@ -686,3 +686,9 @@ mod tests {
         assert!(parse_cloudstack_answer("10.0.0.1,5\n").is_err());
     }
 }
+
+/// The README's library example, compiled with the doctests so that it keeps
+/// matching the crates' API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeExample;
