@@ -1,15 +1,16 @@
 //! Ownership of addresses over time, built from assign/release events.
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
-use std::hash::{BuildHasher, Hasher, RandomState};
 use std::net::IpAddr;
 
 use time::{OffsetDateTime, UtcOffset};
-use usage_model::{AccountId, IpEvent, IpEventKind, Ownership, TimeInterval, ZoneId};
+use usage_model::{
+    AccountId, FastHashBuilder, IpEvent, IpEventKind, Ownership, TimeInterval, ZoneId,
+};
 
 use crate::display::Instant;
+use crate::history::{HeldEvent, Holdings, Names, Pending, Removal, Stamp, ZoneHistories};
 
 /// Which rule of the event log an [`Anomaly`] broke.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -188,300 +189,207 @@ fn order_key(
     (e.at, e.id, &e.zone, &e.account, e.ip, e.kind)
 }
 
-/// A kept event, without the zone and address its history is filed under.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct HeldEvent {
-    id: u64,
-    at: OffsetDateTime,
-    account: AccountId,
-    kind: IpEventKind,
-}
-
-impl HeldEvent {
-    /// The full event, filed under `zone` and `ip`.
-    fn to_event(&self, zone: &ZoneId, ip: IpAddr) -> IpEvent {
-        IpEvent {
-            id: self.id,
-            at: self.at,
-            zone: zone.clone(),
-            account: self.account.clone(),
-            ip,
-            kind: self.kind,
-        }
-    }
-
-    /// Whether `event` is an exact copy of this one filed under `zone` and `ip`.
-    fn is_copy(&self, zone: &ZoneId, ip: IpAddr, event: &IpEvent) -> bool {
-        self.id == event.id
-            && self.at == event.at
-            && self.kind == event.kind
-            && ip == event.ip
-            && self.account == event.account
-            && *zone == event.zone
-    }
-}
-
-/// Everything known about one `(zone, ip)`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct IpHistory {
-    ip: IpAddr,
-    /// The kept events of this address, in replay order `(at, id)`.
-    events: Vec<HeldEvent>,
-    /// Closed, non-empty holdings in time order, each with the index in
-    /// `events` of the assign that opened it.
-    closed: Box<[(TimeInterval, usize)]>,
-    /// The index in `events` of the assign whose holding is still open
-    /// after the last event.
-    open: Option<usize>,
-    /// Anomalies found by the replay, in replay order.
-    anomalies: Vec<Anomaly>,
-    /// Whether events changed since the last replay.
-    dirty: bool,
-}
-
-impl IpHistory {
-    fn new(ip: IpAddr) -> IpHistory {
-        IpHistory {
-            ip,
-            events: Vec::new(),
-            closed: Box::default(),
-            open: None,
-            anomalies: Vec::new(),
-            dirty: false,
-        }
-    }
-
-    /// Recomputes `closed`, `open` and `anomalies` from `events`.
-    fn replay(&mut self, zone: &ZoneId) {
-        let events = &self.events;
-        let full = |index: usize| events[index].to_event(zone, self.ip);
-        let mut closed: Vec<(TimeInterval, usize)> = Vec::new();
-        let mut anomalies = Vec::new();
-        // The index of the assign that opened the current holding.
-        let mut holding: Option<usize> = None;
-        let close = |closed: &mut Vec<(TimeInterval, usize)>, opened: usize, end| {
-            // Events are replayed in time order, so the assign is not after
-            // `end`; an instantaneous holding holds nothing.
-            if let Ok(held) = TimeInterval::new(events[opened].at, end)
-                && !held.is_empty()
-            {
-                closed.push((held, opened));
-            }
-        };
-        for (index, event) in events.iter().enumerate() {
-            match (event.kind, holding) {
-                (IpEventKind::Assign, None) => holding = Some(index),
-                (IpEventKind::Assign, Some(held)) if events[held].account == event.account => {
-                    anomalies.push(Anomaly {
-                        kind: AnomalyKind::AssignWhileHeldBySame,
-                        event: full(index),
-                        other: Some(full(held)),
-                    });
-                }
-                (IpEventKind::Assign, Some(held)) => {
-                    close(&mut closed, held, event.at);
-                    anomalies.push(Anomaly {
-                        kind: AnomalyKind::AssignWhileHeldByOther,
-                        event: full(index),
-                        other: Some(full(held)),
-                    });
-                    holding = Some(index);
-                }
-                (IpEventKind::Release, None) => anomalies.push(Anomaly {
-                    kind: AnomalyKind::ReleaseOfFreeIp,
-                    event: full(index),
-                    other: None,
-                }),
-                (IpEventKind::Release, Some(held)) => {
-                    close(&mut closed, held, event.at);
-                    if events[held].account != event.account {
-                        anomalies.push(Anomaly {
-                            kind: AnomalyKind::ReleaseByOtherAccount,
-                            event: full(index),
-                            other: Some(full(held)),
-                        });
-                    }
-                    holding = None;
-                }
-            }
-        }
-        self.closed = closed.into_boxed_slice();
-        self.open = holding;
-        self.anomalies = anomalies;
-    }
-
-    /// The holdings overlapping `window`, clipped to it, in time order.
-    fn pieces(&self, window: TimeInterval) -> impl Iterator<Item = (TimeInterval, &AccountId)> {
-        let first = self
-            .closed
-            .partition_point(|(held, _)| held.end() <= window.start());
-        let closed = self.closed[first..]
-            .iter()
-            .take_while(move |(held, _)| held.start() < window.end())
-            .filter_map(move |&(held, opened)| {
-                Some((held.intersection(&window)?, &self.events[opened].account))
-            });
-        let open = self.open.and_then(|opened| {
-            let assign = &self.events[opened];
-            let start = assign.at.max(window.start());
-            TimeInterval::new(start, window.end())
-                .ok()
-                .filter(|held| !held.is_empty())
-                .map(|held| (held, &assign.account))
-        });
-        closed.chain(open)
-    }
-
-    fn holder_at(&self, at: OffsetDateTime) -> Option<&AccountId> {
-        if let Some(opened) = self.open
-            && self.events[opened].at <= at
-        {
-            return Some(&self.events[opened].account);
-        }
-        let index = self.closed.partition_point(|(held, _)| held.end() <= at);
-        let &(held, opened) = self.closed.get(index)?;
-        held.contains(at).then(|| &self.events[opened].account)
-    }
-}
-
-/// The histories of one zone's addresses.
-#[derive(Clone, Debug)]
-struct ZoneHistories {
-    zone: ZoneId,
-    /// The slot in `histories` of each address ever filed.
-    slots: HashMap<IpAddr, u32, FastHash>,
-    histories: Vec<IpHistory>,
-    /// The slots of the histories holding at least one event, by address.
-    by_ip: Vec<u32>,
-    /// Whether `by_ip` must be rebuilt (a history gained its first event
-    /// or lost its last).
-    stale: bool,
-    /// The number of kept events of the zone.
-    event_count: usize,
-}
-
-impl ZoneHistories {
-    fn new(zone: ZoneId) -> ZoneHistories {
-        ZoneHistories {
-            zone,
-            slots: HashMap::default(),
-            histories: Vec::new(),
-            by_ip: Vec::new(),
-            stale: false,
-            event_count: 0,
-        }
-    }
-
-    fn history(&self, ip: IpAddr) -> Option<&IpHistory> {
-        let &slot = self.slots.get(&ip)?;
-        self.histories.get(slot as usize)
-    }
-
-    /// The histories holding at least one event, by address.
-    fn by_ip(&self) -> impl Iterator<Item = &IpHistory> + '_ {
-        self.by_ip
-            .iter()
-            .filter_map(|&slot| self.histories.get(slot as usize))
-    }
-
-    fn rebuild_by_ip(&mut self) {
-        let mut pairs: Vec<(IpAddr, u32)> = self
-            .slots
-            .iter()
-            .filter(|&(_, &slot)| {
-                self.histories
-                    .get(slot as usize)
-                    .is_some_and(|h| !h.events.is_empty())
-            })
-            .map(|(&ip, &slot)| (ip, slot))
-            .collect();
-        pairs.sort_unstable();
-        self.by_ip = pairs.into_iter().map(|(_, slot)| slot).collect();
-        self.stale = false;
-    }
-}
-
-/// A slot number: an index into a vector of histories. A zone cannot hold
-/// `u32::MAX` histories (each takes well over a hundred bytes).
+/// A slot number for the `len`-th entry of a table whose slots are stored
+/// doubled (with a flag in the low bit). No ledger holds 2^31 zones or
+/// accounts: each takes far more than a byte.
 fn slot_number(len: usize) -> u32 {
-    u32::try_from(len).unwrap_or_else(|_| unreachable!("more than u32::MAX slots"))
+    u32::try_from(len)
+        .ok()
+        .filter(|&slot| slot < 1 << 31)
+        .unwrap_or_else(|| unreachable!("more than 2^31 zones or accounts"))
 }
 
-/// Where the kept event of an id is filed: its zone's and address's slots.
-type EventSlot = (u32, u32);
+/// A set of event ids as sorted, disjoint, non-adjacent inclusive runs
+/// `(first, last)`: the ids of a log are usually consecutive, and then the
+/// set is a handful of runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct IdRuns(Vec<(u64, u64)>);
 
-/// The hash of the ledger's maps, keyed by event ids and addresses: a
-/// multiply-rotate hash (as rustc's `FxHash`) from a per-map random seed. The
-/// keys come from the operator's own event log; the seed keeps their
-/// bucket pattern from being planned anyway.
-#[derive(Clone, Debug)]
-struct FastHash(u64);
-
-impl Default for FastHash {
-    fn default() -> FastHash {
-        FastHash(RandomState::new().build_hasher().finish())
-    }
-}
-
-impl BuildHasher for FastHash {
-    type Hasher = FastHasher;
-
-    fn build_hasher(&self) -> FastHasher {
-        FastHasher(self.0)
-    }
-}
-
-/// The hasher of [`FastHash`].
-struct FastHasher(u64);
-
-impl FastHasher {
-    const K: u64 = 0xf135_7aea_2e62_a9c5;
-
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(26) ^ word).wrapping_mul(Self::K);
-    }
-}
-
-impl Hasher for FastHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
+impl IdRuns {
+    /// The runs of `ids`, sorted without repeats.
+    fn from_sorted(ids: impl IntoIterator<Item = u64>) -> IdRuns {
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        for id in ids {
+            match runs.last_mut() {
+                Some(run) if run.1.checked_add(1) == Some(id) => run.1 = id,
+                _ => runs.push((id, id)),
+            }
         }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
+        IdRuns(runs)
+    }
+
+    /// The runs of the bits set in `words`, bit `i` standing for id
+    /// `base + i`.
+    fn from_bitmap(base: u64, words: &[u64]) -> IdRuns {
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        // The first id of the run being read, as a u128 so that positions
+        // past the last id do not overflow.
+        let mut open: Option<u128> = None;
+        let id = |position: u128| u64::try_from(position).unwrap_or(u64::MAX);
+        for (index, &word) in words.iter().enumerate() {
+            let start = u128::from(base) + 64 * index as u128;
+            if word == u64::MAX && open.is_some() || word == 0 && open.is_none() {
+                continue;
+            }
+            let mut bit = 0;
+            while bit < 64 {
+                let rest = word >> bit;
+                match open {
+                    Some(first) => {
+                        bit += rest.trailing_ones();
+                        if bit < 64 {
+                            runs.push((id(first), id(start + u128::from(bit) - 1)));
+                            open = None;
+                        }
+                    }
+                    None if rest == 0 => break,
+                    None => {
+                        bit += rest.trailing_zeros();
+                        open = Some(start + u128::from(bit));
+                    }
+                }
+            }
+        }
+        if let Some(first) = open {
+            let end = u128::from(base) + 64 * words.len() as u128 - 1;
+            runs.push((id(first), id(end)));
+        }
+        IdRuns(runs)
+    }
+
+    /// The ids in both sets, in order.
+    fn common(&self, other: &IdRuns) -> Vec<u64> {
+        let mut ids = Vec::new();
+        let (mut a, mut b) = (self.0.iter().peekable(), other.0.iter().peekable());
+        while let (Some(&&x), Some(&&y)) = (a.peek(), b.peek()) {
+            let (first, last) = (x.0.max(y.0), x.1.min(y.1));
+            if first <= last {
+                ids.extend(first..=last);
+            }
+            if x.1 < y.1 {
+                a.next();
+            } else {
+                b.next();
+            }
+        }
+        ids
+    }
+
+    /// The ids in either set.
+    fn union(&self, other: &IdRuns) -> IdRuns {
+        let mut runs: Vec<(u64, u64)> = Vec::with_capacity(self.0.len() + other.0.len());
+        let (mut a, mut b) = (self.0.iter().peekable(), other.0.iter().peekable());
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) if x.0 <= y.0 => a.next(),
+                (Some(_), Some(_)) | (None, Some(_)) => b.next(),
+                (Some(_), None) => a.next(),
+                (None, None) => break,
+            };
+            let Some(&(first, last)) = next else {
+                break;
+            };
+            match runs.last_mut() {
+                Some(run) if run.1 == u64::MAX || run.1 + 1 >= first => run.1 = run.1.max(last),
+                _ => runs.push((first, last)),
+            }
+        }
+        IdRuns(runs)
+    }
+}
+
+/// The ids of a batch of events.
+#[derive(Debug, Default)]
+struct BatchIds {
+    /// Every id, once.
+    runs: IdRuns,
+    /// The number of distinct ids.
+    distinct: usize,
+    /// The ids that come more than once, sorted without repeats.
+    repeated: Vec<u64>,
+}
+
+impl BatchIds {
+    fn of(batch: &[Pending]) -> BatchIds {
+        let Some((min, max)) =
+            batch
+                .iter()
+                .map(|p| p.id)
+                .fold(None, |range: Option<(u64, u64)>, id| match range {
+                    Some((min, max)) => Some((min.min(id), max.max(id))),
+                    None => Some((id, id)),
+                })
+        else {
+            return BatchIds::default();
+        };
+        let mut repeated = Vec::new();
+        let words = (max - min) / 64 + 1;
+        let runs = if words <= 2 * batch.len() as u64 + 1_024 {
+            // Ids within a few times the batch size of each other, as a
+            // database hands them out: one bit per id.
+            let mut bits = vec![0_u64; words as usize];
+            for p in batch {
+                let offset = p.id - min;
+                let (word, mask) = ((offset / 64) as usize, 1 << (offset % 64));
+                if bits[word] & mask == 0 {
+                    bits[word] |= mask;
+                } else {
+                    repeated.push(p.id);
+                }
+            }
+            IdRuns::from_bitmap(min, &bits)
+        } else {
+            let mut ids: Vec<u64> = batch.iter().map(|p| p.id).collect();
+            ids.sort_unstable();
+            repeated.extend(
+                ids.windows(2)
+                    .filter(|pair| pair[0] == pair[1])
+                    .map(|pair| pair[0]),
+            );
+            ids.dedup();
+            IdRuns::from_sorted(ids)
+        };
+        let distinct = batch.len() - repeated.len();
+        repeated.sort_unstable();
+        repeated.dedup();
+        BatchIds {
+            runs,
+            distinct,
+            repeated,
         }
     }
+}
 
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
+/// The kept event of an id and the copies with other content dropped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Conflict {
+    kept: IpEvent,
+    /// Sorted by [`order_key`], without repeats.
+    copies: Vec<IpEvent>,
+}
 
-    fn write_u32(&mut self, i: u32) {
-        self.add(u64::from(i));
-    }
+/// Where a copy of a contested id comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Origin {
+    /// Kept in the ledger, in this zone slot.
+    Ledger(u32),
+    /// At this index of the batch.
+    Batch(usize),
+}
 
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
+/// A copy of a contested id.
+#[derive(Clone, Copy, Debug)]
+struct Candidate {
+    origin: Origin,
+    zone: u32,
+    ip: IpAddr,
+    held: HeldEvent,
+}
 
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-
-    fn write_isize(&mut self, i: isize) {
-        self.add(i as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        // Spread the low bits into the high ones, which pick the buckets'
-        // control bytes.
-        self.0 ^ (self.0 >> 29)
+impl Candidate {
+    /// Whether both copies have the same content.
+    fn same_content(&self, other: &Candidate) -> bool {
+        (self.zone, self.ip, self.held) == (other.zone, other.ip, other.held)
     }
 }
 
@@ -557,16 +465,22 @@ impl Hasher for FastHasher {
 #[derive(Clone, Debug, Default)]
 pub struct OwnershipLedger {
     options: LedgerOptions,
-    /// Where the kept event of every id is filed.
-    kept: HashMap<u64, EventSlot, FastHash>,
-    /// Dropped copies of an id whose content differs from the kept one,
-    /// sorted by [`order_key`], without repeats.
-    conflicting: BTreeMap<u64, Vec<IpEvent>>,
+    /// Every account ever filed, by slot.
+    accounts: Vec<AccountId>,
+    /// The slot of every account in `accounts`.
+    account_slots: HashMap<AccountId, u32, FastHashBuilder>,
     /// The slot in `zones` of every zone ever filed, in zone order.
     zone_slots: BTreeMap<ZoneId, u32>,
     zones: Vec<ZoneHistories>,
+    /// The id of every kept event.
+    ids: IdRuns,
+    /// The ids with copies of different content, by id.
+    conflicting: BTreeMap<u64, Conflict>,
+    /// The event times that have no UTC form, as given.
+    odd_times: BTreeMap<Stamp, OffsetDateTime>,
     /// All anomalies, sorted by event time, id and kind.
     anomalies: Vec<Anomaly>,
+    event_count: usize,
     excluded_count: usize,
     duplicate_count: usize,
 }
@@ -631,167 +545,228 @@ impl OwnershipLedger {
     /// assert!(ledger.holder_at(&zone, ip, datetime!(2026-11-01 05:00 UTC)).is_none());
     /// ```
     pub fn extend(&mut self, events: impl IntoIterator<Item = IpEvent>) {
-        let events = events.into_iter();
-        self.kept.reserve(events.size_hint().0);
-        let mut dirty: Vec<EventSlot> = Vec::new();
-        for mut event in events {
-            if self.options.is_excluded(&event.account) {
-                self.excluded_count += 1;
-                continue;
-            }
-            if let Some(utc) = event.at.checked_to_offset(UtcOffset::UTC) {
-                event.at = utc;
-            }
-            let mut slot = match self.kept.entry(event.id) {
-                Entry::Vacant(slot) => {
-                    slot.insert(Self::file(
-                        &mut self.zone_slots,
-                        &mut self.zones,
-                        event,
-                        &mut dirty,
-                    ));
-                    continue;
-                }
-                Entry::Occupied(slot) => slot,
-            };
-            self.duplicate_count += 1;
-            let (zone, ip) = *slot.get();
-            let Some(history) = self
-                .zones
-                .get(zone as usize)
-                .and_then(|z| z.histories.get(ip as usize).map(|h| (&z.zone, h)))
-            else {
-                unreachable!("every kept id is filed");
-            };
-            let (zone_id, history) = history;
-            let Some(held) = history.events.iter().find(|e| e.id == event.id) else {
-                unreachable!("every kept id is filed");
-            };
-            if held.is_copy(zone_id, history.ip, &event) {
-                continue;
-            }
-            let kept = held.to_event(zone_id, history.ip);
-            let dropped = if order_key(&event) < order_key(&kept) {
-                Self::unfile(&mut self.zones, (zone, ip), event.id, &mut dirty);
-                slot.insert(Self::file(
-                    &mut self.zone_slots,
-                    &mut self.zones,
-                    event,
-                    &mut dirty,
-                ));
-                kept
-            } else {
-                event
-            };
-            let copies = self.conflicting.entry(dropped.id).or_default();
-            if !copies.contains(&dropped) {
-                copies.push(dropped);
-                copies.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
+        let mut batch = self.intake(events);
+        if batch.is_empty() {
+            return;
+        }
+        let ids = BatchIds::of(&batch);
+        let known = self.ids.common(&ids.runs);
+        self.duplicate_count += batch.len() - (ids.distinct - known.len());
+        let mut contested = ids.repeated;
+        contested.extend_from_slice(&known);
+        contested.sort_unstable();
+        contested.dedup();
+        let removed = if contested.is_empty() {
+            Vec::new()
+        } else {
+            self.settle(&mut batch, &contested, &known)
+        };
+        self.ids = self.ids.union(&ids.runs);
+
+        // One sort puts every address's events together, in replay order;
+        // each zone then files its share in one sweep.
+        batch.sort_unstable();
+        let names = Names {
+            accounts: &self.accounts,
+            odd_times: &self.odd_times,
+        };
+        let (mut added, mut removed) = (&batch[..], &removed[..]);
+        for (slot, zone) in self.zones.iter_mut().enumerate() {
+            let slot = slot_number(slot);
+            let split = added.partition_point(|p| p.zone() <= slot);
+            let (zone_added, rest) = added.split_at(split);
+            added = rest;
+            let split = removed.partition_point(|r| r.0 <= slot);
+            let (zone_removed, rest) = removed.split_at(split);
+            removed = rest;
+            if !zone_added.is_empty() || !zone_removed.is_empty() {
+                let zone_removed: Vec<Removal> = zone_removed.iter().map(|r| r.1).collect();
+                zone.merge(zone_added, &zone_removed, names);
             }
         }
-        for (zone, ip) in dirty {
-            if let Some(ZoneHistories {
-                zone, histories, ..
-            }) = self.zones.get_mut(zone as usize)
-                && let Some(history) = histories.get_mut(ip as usize)
-            {
-                history.dirty = false;
-                history.replay(zone);
-                history.events.shrink_to_fit();
-            }
-        }
-        for zone in &mut self.zones {
-            if zone.stale {
-                zone.rebuild_by_ip();
-            }
-        }
+        drop(batch);
+        self.event_count = self.zones.iter().map(ZoneHistories::event_count).sum();
         self.collect_anomalies();
     }
 
-    /// Files `event` (in UTC) under its zone and address; returns where.
-    fn file(
-        zone_slots: &mut BTreeMap<ZoneId, u32>,
-        zones: &mut Vec<ZoneHistories>,
-        event: IpEvent,
-        dirty: &mut Vec<EventSlot>,
-    ) -> EventSlot {
-        let zone = match zone_slots.get(&event.zone) {
-            Some(&zone) => zone,
-            None => {
-                let zone = slot_number(zones.len());
-                zones.push(ZoneHistories::new(event.zone.clone()));
-                zone_slots.insert(event.zone.clone(), zone);
-                zone
+    /// The events of `events` not excluded, in compact form, their zones
+    /// and accounts given slots.
+    fn intake(&mut self, events: impl IntoIterator<Item = IpEvent>) -> Vec<Pending> {
+        let events = events.into_iter();
+        let mut batch = Vec::with_capacity(events.size_hint().0);
+        let check_excluded = self.options.excluded_accounts().next().is_some();
+        let mut last_zone = None;
+        for event in events {
+            if check_excluded && self.options.is_excluded(&event.account) {
+                self.excluded_count += 1;
+                continue;
             }
-        };
-        let Some(histories) = zones.get_mut(zone as usize) else {
-            unreachable!("zone slots index zones");
-        };
-        let ip = match histories.slots.entry(event.ip) {
-            Entry::Occupied(slot) => *slot.get(),
-            Entry::Vacant(slot) => {
-                let ip = slot_number(histories.histories.len());
-                histories.histories.push(IpHistory::new(event.ip));
-                slot.insert(ip);
-                ip
-            }
-        };
-        let Some(history) = histories.histories.get_mut(ip as usize) else {
-            unreachable!("address slots index histories");
-        };
-        if history.events.is_empty() {
-            histories.stale = true;
-        }
-        let IpEvent {
-            id,
-            at,
-            account,
-            kind,
-            ..
-        } = event;
-        let index = history.events.partition_point(|e| (e.at, e.id) < (at, id));
-        history.events.insert(
-            index,
-            HeldEvent {
+            let IpEvent {
                 id,
                 at,
+                zone,
                 account,
+                ip,
                 kind,
-            },
-        );
-        histories.event_count += 1;
-        if !history.dirty {
-            history.dirty = true;
-            dirty.push((zone, ip));
+            } = event;
+            let zone = self.zone_slot(zone, &mut last_zone);
+            let account = self.account_slot(account);
+            let stamp = Stamp::of(at);
+            if !at.offset().is_utc() && at.checked_to_offset(UtcOffset::UTC).is_none() {
+                self.odd_times.entry(stamp).or_insert(at);
+            }
+            batch.push(Pending::new(zone, account, id, stamp, ip, kind));
         }
-        (zone, ip)
+        batch
     }
 
-    /// Removes the event `id` filed at `(zone, ip)`.
-    fn unfile(
-        zones: &mut [ZoneHistories],
-        (zone, ip): EventSlot,
-        id: u64,
-        dirty: &mut Vec<EventSlot>,
-    ) {
-        let Some(histories) = zones.get_mut(zone as usize) else {
-            return;
-        };
-        let Some(history) = histories.histories.get_mut(ip as usize) else {
-            return;
-        };
-        let Some(index) = history.events.iter().position(|e| e.id == id) else {
-            return;
-        };
-        history.events.remove(index);
-        histories.event_count -= 1;
-        if history.events.is_empty() {
-            histories.stale = true;
+    /// The slot of `zone`, given one if it has none; `last` is the slot
+    /// found last, tried first.
+    fn zone_slot(&mut self, zone: ZoneId, last: &mut Option<u32>) -> u32 {
+        if let Some(slot) = *last
+            && self
+                .zones
+                .get(slot as usize)
+                .is_some_and(|known| known.zone == zone)
+        {
+            return slot;
         }
-        if !history.dirty {
-            history.dirty = true;
-            dirty.push((zone, ip));
+        let slot = match self.zone_slots.get(&zone) {
+            Some(&slot) => slot,
+            None => {
+                let slot = slot_number(self.zones.len());
+                self.zones.push(ZoneHistories::new(zone.clone()));
+                self.zone_slots.insert(zone, slot);
+                slot
+            }
+        };
+        *last = Some(slot);
+        slot
+    }
+
+    /// The slot of `account`, given one if it has none.
+    fn account_slot(&mut self, account: AccountId) -> u32 {
+        if let Some(&slot) = self.account_slots.get(&account) {
+            return slot;
         }
+        let slot = slot_number(self.accounts.len());
+        self.accounts.push(account.clone());
+        self.account_slots.insert(account, slot);
+        slot
+    }
+
+    /// Settles the `contested` ids of a batch: those it holds more than
+    /// once, and the `known` ones the ledger already keeps an event for.
+    /// Of each id's copies, the first in [`order_key`] order is kept, the
+    /// ledger's copy when the same; copies of other content are recorded
+    /// as conflicting. Drops the other copies from `batch` and returns the
+    /// ledger's events to drop, by zone slot, address and id.
+    fn settle(
+        &mut self,
+        batch: &mut Vec<Pending>,
+        contested: &[u64],
+        known: &[u64],
+    ) -> Vec<(u32, Removal)> {
+        let mut candidates: Vec<Candidate> = batch
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| contested.binary_search(&p.id).is_ok())
+            .map(|(index, p)| Candidate {
+                origin: Origin::Batch(index),
+                zone: p.zone(),
+                ip: p.ip(),
+                held: p.held(),
+            })
+            .collect();
+        if !known.is_empty() {
+            for (slot, zone) in self.zones.iter().enumerate() {
+                let slot = slot_number(slot);
+                for (ip, events) in zone.histories() {
+                    candidates.extend(
+                        events
+                            .iter()
+                            .filter(|e| known.binary_search(&e.id).is_ok())
+                            .map(|&held| Candidate {
+                                origin: Origin::Ledger(slot),
+                                zone: slot,
+                                ip,
+                                held,
+                            }),
+                    );
+                }
+            }
+        }
+        let names = Names {
+            accounts: &self.accounts,
+            odd_times: &self.odd_times,
+        };
+        let zones = &self.zones;
+        let zone_id = |slot: u32| match zones.get(slot as usize) {
+            Some(zone) => &zone.zone,
+            None => unreachable!("every zone slot is in the table"),
+        };
+        candidates.sort_unstable_by(|a, b| {
+            (a.held.stamp(), a.held.id)
+                .cmp(&(b.held.stamp(), b.held.id))
+                .then_with(|| zone_id(a.zone).cmp(zone_id(b.zone)))
+                .then_with(|| {
+                    names
+                        .account(a.held.account())
+                        .cmp(names.account(b.held.account()))
+                })
+                .then_with(|| a.ip.cmp(&b.ip))
+                .then_with(|| a.held.kind().cmp(&b.held.kind()))
+                .then_with(|| a.origin.cmp(&b.origin))
+        });
+        // Group by id, each group still in order.
+        candidates.sort_by_key(|c| c.held.id);
+
+        let mut dropped: Vec<usize> = Vec::new();
+        let mut removed: Vec<(u32, Removal)> = Vec::new();
+        for group in candidates.chunk_by(|a, b| a.held.id == b.held.id) {
+            let Some((kept, others)) = group.split_first() else {
+                continue;
+            };
+            for other in others {
+                match other.origin {
+                    Origin::Batch(index) => dropped.push(index),
+                    Origin::Ledger(zone) => removed.push((zone, (other.ip, other.held.id))),
+                }
+            }
+            let id = kept.held.id;
+            if others.iter().all(|other| other.same_content(kept))
+                && !self.conflicting.contains_key(&id)
+            {
+                // Exact copies only.
+                continue;
+            }
+            let earlier = self.conflicting.remove(&id);
+            let mut distinct = group.to_vec();
+            distinct.dedup_by(|b, a| a.same_content(b));
+            let full = |c: &Candidate| names.event(zone_id(c.zone), c.ip, c.held);
+            let kept = full(kept);
+            let mut copies: Vec<IpEvent> = distinct[1..].iter().map(full).collect();
+            if let Some(earlier) = earlier {
+                copies.extend(earlier.copies);
+                copies.push(earlier.kept);
+            }
+            copies.retain(|copy| *copy != kept);
+            copies.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
+            copies.dedup();
+            if !copies.is_empty() {
+                self.conflicting.insert(id, Conflict { kept, copies });
+            }
+        }
+        dropped.sort_unstable();
+        let mut index = 0;
+        let mut next_dropped = dropped.iter().peekable();
+        batch.retain(|_| {
+            let drop = next_dropped.next_if_eq(&&index).is_some();
+            index += 1;
+            !drop
+        });
+        removed.sort_unstable();
+        removed
     }
 
     fn zone(&self, zone: &ZoneId) -> Option<&ZoneHistories> {
@@ -799,21 +774,24 @@ impl OwnershipLedger {
         self.zones.get(slot as usize)
     }
 
+    fn names(&self) -> Names<'_> {
+        Names {
+            accounts: &self.accounts,
+            odd_times: &self.odd_times,
+        }
+    }
+
     fn collect_anomalies(&mut self) {
         let mut all: Vec<Anomaly> = self
             .zones
             .iter()
-            .flat_map(|zone| zone.histories.iter())
-            .flat_map(|h| h.anomalies.iter().cloned())
+            .flat_map(|zone| zone.anomalies.iter().cloned())
             .collect();
-        for (id, copies) in &self.conflicting {
-            let Some(kept) = self.kept_event(*id) else {
-                continue;
-            };
-            all.extend(copies.iter().map(|copy| Anomaly {
+        for conflict in self.conflicting.values() {
+            all.extend(conflict.copies.iter().map(|copy| Anomaly {
                 kind: AnomalyKind::ConflictingDuplicateId,
                 event: copy.clone(),
-                other: Some(kept.clone()),
+                other: Some(conflict.kept.clone()),
             }));
         }
         all.sort_by(|a, b| {
@@ -822,15 +800,6 @@ impl OwnershipLedger {
                 .then_with(|| order_key(&a.event).cmp(&order_key(&b.event)))
         });
         self.anomalies = all;
-    }
-
-    /// The kept event of `id`, in full.
-    fn kept_event(&self, id: u64) -> Option<IpEvent> {
-        let &(zone, ip) = self.kept.get(&id)?;
-        let zone = self.zones.get(zone as usize)?;
-        let history = zone.histories.get(ip as usize)?;
-        let held = history.events.iter().find(|e| e.id == id)?;
-        Some(held.to_event(&zone.zone, history.ip))
     }
 
     /// Every anomaly found so far, sorted by the triggering event's time, then
@@ -860,25 +829,80 @@ impl OwnershipLedger {
         let Some(histories) = self.zone(zone) else {
             return Vec::new();
         };
-        histories
-            .by_ip()
-            .flat_map(|history| {
-                history
-                    .pieces(window)
-                    .map(move |(interval, account)| Ownership {
+        let names = self.names();
+        let (start, end) = (Stamp::of(window.start()), Stamp::of(window.end()));
+        let mut pieces = Vec::new();
+        for (ip, events) in histories.histories() {
+            for (opener, closer) in Holdings::new(events) {
+                let (opened, closed) = (events[opener].stamp(), closer.map(|c| events[c].stamp()));
+                if opened >= end || closed.is_some_and(|closed| closed <= start) {
+                    continue;
+                }
+                let from = if opened > start {
+                    names.time(opened)
+                } else {
+                    window.start()
+                };
+                let to = match closed {
+                    Some(closed) if closed <= end => names.time(closed),
+                    _ => window.end(),
+                };
+                if let Ok(interval) = TimeInterval::new(from, to)
+                    && !interval.is_empty()
+                {
+                    pieces.push(Ownership {
                         zone: zone.clone(),
-                        account: account.clone(),
-                        ip: history.ip,
+                        account: names.account(events[opener].account()).clone(),
+                        ip,
                         interval,
-                    })
+                    });
+                }
+            }
+        }
+        pieces
+    }
+
+    /// The holdings of `zone` by address then start, as nanoseconds since
+    /// the Unix epoch (`end` is `None` while held), with the holder's slot
+    /// (see [`OwnershipLedger::account`]).
+    pub(crate) fn holdings<'a>(&'a self, zone: &ZoneId) -> impl Iterator<Item = Holding> + 'a {
+        self.zone(zone)
+            .into_iter()
+            .flat_map(ZoneHistories::histories)
+            .flat_map(|(ip, events)| {
+                Holdings::new(events).map(move |(opener, closer)| Holding {
+                    ip,
+                    start: events[opener].stamp().unix_nanos(),
+                    end: closer.map(|closer| events[closer].stamp().unix_nanos()),
+                    account: events[opener].account(),
+                })
             })
-            .collect()
+    }
+
+    /// The account of slot `slot`.
+    pub(crate) fn account(&self, slot: u32) -> &AccountId {
+        self.names().account(slot)
+    }
+
+    /// The number of account slots.
+    pub(crate) fn account_count(&self) -> usize {
+        self.accounts.len()
     }
 
     /// The account holding `ip` of `zone` at the instant `at`, if any.
     /// Holdings are half-open: at the release instant the address is free.
     pub fn holder_at(&self, zone: &ZoneId, ip: IpAddr, at: OffsetDateTime) -> Option<&AccountId> {
-        self.zone(zone)?.history(ip)?.holder_at(at)
+        let events = self.zone(zone)?.history(ip)?;
+        let at = Stamp::of(at);
+        for (opener, closer) in Holdings::new(events) {
+            if events[opener].stamp() > at {
+                return None;
+            }
+            if closer.is_none_or(|closer| at < events[closer].stamp()) {
+                return Some(self.account(events[opener].account()));
+            }
+        }
+        None
     }
 
     /// The zones with at least one kept event, in order.
@@ -888,7 +912,7 @@ impl OwnershipLedger {
             .filter(|&(_, &slot)| {
                 self.zones
                     .get(slot as usize)
-                    .is_some_and(|zone| zone.event_count > 0)
+                    .is_some_and(|zone| zone.event_count() > 0)
             })
             .map(|(zone, _)| zone)
     }
@@ -897,12 +921,12 @@ impl OwnershipLedger {
     pub fn ips<'a>(&'a self, zone: &ZoneId) -> impl Iterator<Item = IpAddr> + 'a {
         self.zone(zone)
             .into_iter()
-            .flat_map(|histories| histories.by_ip().map(|history| history.ip))
+            .flat_map(|histories| histories.ips().iter().copied())
     }
 
     /// The number of events kept (one per id).
     pub fn event_count(&self) -> usize {
-        self.kept.len()
+        self.event_count
     }
 
     /// The number of events dropped because their id was already seen
@@ -915,6 +939,18 @@ impl OwnershipLedger {
     pub fn excluded_count(&self) -> usize {
         self.excluded_count
     }
+}
+
+/// One holding of an address, for planning.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Holding {
+    pub(crate) ip: IpAddr,
+    /// The first instant held, in nanoseconds since the Unix epoch.
+    pub(crate) start: i128,
+    /// The first instant no longer held, `None` while held.
+    pub(crate) end: Option<i128>,
+    /// The holder's slot.
+    pub(crate) account: u32,
 }
 
 #[cfg(test)]
@@ -1155,6 +1191,57 @@ mod tests {
              (NET.IPASSIGN 203.0.113.7 b in zone zone-1); held since event 1 at \
              2026-11-01T01:00:00Z (NET.IPASSIGN 203.0.113.7 a)"
         );
+    }
+
+    proptest::proptest! {
+        /// The bitmap and the sorting ways of reading a batch's ids agree,
+        /// and runs combine as sets do.
+        #[test]
+        fn id_runs_are_sets(
+            base in proptest::prelude::any::<u64>(),
+            offsets in proptest::collection::vec(0_u64..600, 0..80),
+            others in proptest::collection::vec(0_u64..600, 0..80),
+        ) {
+            use std::collections::BTreeSet;
+            use super::IdRuns;
+
+            let set = |offsets: &[u64]| -> BTreeSet<u64> {
+                offsets.iter().filter_map(|&o| base.checked_add(o)).collect()
+            };
+            let runs_of = |ids: &BTreeSet<u64>| -> Vec<u64> {
+                let runs = IdRuns::from_sorted(ids.iter().copied());
+                runs.0.iter().flat_map(|&(first, last)| first..=last).collect()
+            };
+            let (a, b) = (set(&offsets), set(&others));
+            let sorted = IdRuns::from_sorted(a.iter().copied());
+            if let (Some(&min), Some(&max)) = (a.first(), a.last()) {
+                let mut words = vec![0_u64; ((max - min) / 64 + 1) as usize];
+                for id in &a {
+                    words[((id - min) / 64) as usize] |= 1 << ((id - min) % 64);
+                }
+                proptest::prop_assert_eq!(&IdRuns::from_bitmap(min, &words), &sorted);
+            }
+            // Runs are disjoint and not adjacent.
+            for pair in sorted.0.windows(2) {
+                proptest::prop_assert!(pair[0].1 + 1 < pair[1].0);
+            }
+            proptest::prop_assert_eq!(runs_of(&a), a.iter().copied().collect::<Vec<_>>());
+            let other = IdRuns::from_sorted(b.iter().copied());
+            let common: Vec<u64> = a.intersection(&b).copied().collect();
+            proptest::prop_assert_eq!(sorted.common(&other), common);
+            let union: BTreeSet<u64> = a.union(&b).copied().collect();
+            proptest::prop_assert_eq!(sorted.union(&other), IdRuns::from_sorted(union));
+        }
+    }
+
+    #[test]
+    fn id_runs_reach_the_last_id() {
+        use super::IdRuns;
+
+        let runs = IdRuns::from_bitmap(u64::MAX - 63, &[u64::MAX]);
+        assert_eq!(runs.0, [(u64::MAX - 63, u64::MAX)]);
+        let all = runs.union(&IdRuns::from_sorted([0, 1, u64::MAX - 64]));
+        assert_eq!(all.0, [(0, 1), (u64::MAX - 64, u64::MAX)]);
     }
 
     #[test]

@@ -91,6 +91,7 @@
 mod display;
 mod error;
 mod grid;
+mod history;
 mod ledger;
 mod plan;
 mod schedule;

@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use time::Duration;
+use ip_interval::GridPoint;
+use time::{Duration, OffsetDateTime};
 use usage_model::{
     AccountId, ByteCounts, Checkpoint, CollectionWindow, Ownership, QueryTag, TimeInterval,
     TrafficAnswer, TrafficQuery, UsageRecord, UsageType, ZoneId,
@@ -81,6 +82,11 @@ pub struct QueryPlan {
     /// The tag of each piece, parallel to `pieces`. Tags follow
     /// `(start, end)` order, so `(tag, ip)` pairs are sorted too.
     piece_tags: Vec<QueryTag>,
+    /// The address and holder of each piece, parallel to `pieces`.
+    slots: Vec<PieceSlot>,
+    /// The holders of the pieces, in order: [`PieceSlot::account`] is an
+    /// index here, so slots order as the accounts do.
+    accounts: Vec<AccountId>,
     queries: Vec<TrafficQuery>,
     ip_count: usize,
     anomalies: Vec<Anomaly>,
@@ -131,69 +137,168 @@ impl QueryPlan {
                 grid,
             });
         }
-        let mut pieces = Vec::new();
-        // Holdings come ordered by address: count the distinct ones here.
+        let (first, last) = (
+            window.start().unix_timestamp_nanos(),
+            window.end().unix_timestamp_nanos(),
+        );
+        let step_nanos = grid.whole_nanoseconds();
+        let out_of_range = || Error::TimeOutOfRange {
+            at: window.start(),
+            by: grid,
+        };
+        // Clipped to the window, a boundary lies in it; the window's own
+        // bounds are on the grid already.
+        let floor = |at: i128| {
+            if at == first || at == last {
+                Ok(at)
+            } else {
+                at.floor_to(step_nanos).ok_or_else(out_of_range)
+            }
+        };
+
+        // The pieces over the whole window come by address and form one
+        // group; the others are sorted into their groups.
+        let mut whole: Vec<(IpAddr, u32, u32)> = Vec::new();
+        let mut partial: Vec<RawPiece> = Vec::new();
+        let mut used = vec![false; ledger.account_count()];
         let mut ip_count = 0;
         let mut last_ip = None;
-        for held in ledger.ownerships(zone, window.interval()) {
+        for held in ledger.holdings(zone) {
             // Clipping to an on-grid window then flooring equals flooring then
             // clipping: flooring is monotone and fixes the window bounds.
-            let start = step.floor(held.interval.start())?;
-            let end = step.floor(held.interval.end())?;
-            if start < end
-                && let Ok(interval) = TimeInterval::new(start, end)
-            {
-                if last_ip != Some(held.ip) {
-                    ip_count += 1;
-                    last_ip = Some(held.ip);
-                }
-                pieces.push(Ownership { interval, ..held });
+            let start = held.start.max(first);
+            let end = held.end.map_or(last, |end| end.min(last));
+            if start >= end {
+                continue;
             }
-        }
-        // Stable, and the pieces are ordered by address: this sorts them by
-        // `(start, end, ip)`.
-        pieces.sort_by_cached_key(|piece| {
-            (
-                piece.interval.start().unix_timestamp_nanos(),
-                piece.interval.end().unix_timestamp_nanos(),
-            )
-        });
-
-        let mut queries: Vec<TrafficQuery> = Vec::new();
-        let mut piece_tags = Vec::with_capacity(pieces.len());
-        for piece in &pieces {
-            let same_group = queries.last().is_some_and(|q| q.interval == piece.interval);
-            if !same_group {
-                let tag = u32::try_from(queries.len()).map(QueryTag).map_err(|_| {
-                    Error::TooManyQueries {
-                        count: queries.len(),
-                    }
-                })?;
-                queries.push(TrafficQuery {
-                    tag,
-                    interval: piece.interval,
-                    ips: Vec::new(),
+            let (start, end) = (floor(start)?, floor(end)?);
+            if start >= end {
+                continue;
+            }
+            if last_ip != Some(held.ip) {
+                ip_count += 1;
+                last_ip = Some(held.ip);
+            }
+            if let Some(used) = used.get_mut(held.account as usize) {
+                *used = true;
+            }
+            // The address's rank among the plan's addresses.
+            let ip_rank = u32::try_from(ip_count - 1).unwrap_or(u32::MAX);
+            if start == first && end == last {
+                whole.push((held.ip, ip_rank, held.account));
+            } else {
+                partial.push(RawPiece {
+                    start,
+                    end,
+                    ip: held.ip,
+                    ip_rank,
+                    account: held.account,
                 });
             }
-            if let Some(query) = queries.last_mut() {
-                query.ips.push(piece.ip);
-                piece_tags.push(query.tag);
-            }
         }
-        let anomalies = ledger
-            .anomalies_in(zone, window.interval())
-            .cloned()
+        partial.sort_unstable_by_key(|piece| (piece.start, piece.end, piece.ip_rank));
+
+        // The holders, in order; pieces refer to them by rank.
+        let mut holders: Vec<u32> = (0..used.len())
+            .filter(|&slot| used[slot])
+            .filter_map(|slot| u32::try_from(slot).ok())
             .collect();
-        Ok(QueryPlan {
+        holders.sort_unstable_by(|&a, &b| ledger.account(a).cmp(ledger.account(b)));
+        let mut rank = vec![0; used.len()];
+        for (index, &slot) in holders.iter().enumerate() {
+            rank[slot as usize] = u32::try_from(index).unwrap_or(u32::MAX);
+        }
+
+        let mut plan = QueryPlan {
             zone: zone.clone(),
             window,
             grid,
-            pieces,
-            piece_tags,
-            queries,
+            pieces: Vec::with_capacity(whole.len() + partial.len()),
+            piece_tags: Vec::with_capacity(whole.len() + partial.len()),
+            slots: Vec::with_capacity(whole.len() + partial.len()),
+            accounts: holders
+                .iter()
+                .map(|&slot| ledger.account(slot).clone())
+                .collect(),
+            queries: Vec::new(),
             ip_count,
-            anomalies,
-        })
+            anomalies: ledger
+                .anomalies_in(zone, window.interval())
+                .cloned()
+                .collect(),
+        };
+        let time = |at: i128| {
+            if at == first {
+                Ok(window.start())
+            } else if at == last {
+                Ok(window.end())
+            } else {
+                OffsetDateTime::from_unix_timestamp_nanos(at).map_err(|_| out_of_range())
+            }
+        };
+        let mut group =
+            |start: i128, end: i128, pieces: &mut dyn Iterator<Item = (IpAddr, u32, u32)>| {
+                let interval =
+                    TimeInterval::new(time(start)?, time(end)?).map_err(|_| out_of_range())?;
+                plan.push_group(
+                    interval,
+                    pieces.map(|(ip, ip_rank, slot)| PieceSlot {
+                        ip,
+                        ip_rank,
+                        account: rank[slot as usize],
+                    }),
+                )
+            };
+        let same_group = |a: &RawPiece, b: &RawPiece| (a.start, a.end) == (b.start, b.end);
+        let split = partial.partition_point(|piece| (piece.start, piece.end) < (first, last));
+        for run in partial[..split].chunk_by(same_group) {
+            group(
+                run[0].start,
+                run[0].end,
+                &mut run.iter().map(RawPiece::slot),
+            )?;
+        }
+        if !whole.is_empty() {
+            group(first, last, &mut whole.iter().copied())?;
+        }
+        for run in partial[split..].chunk_by(same_group) {
+            group(
+                run[0].start,
+                run[0].end,
+                &mut run.iter().map(RawPiece::slot),
+            )?;
+        }
+        Ok(plan)
+    }
+
+    /// Adds the query of one group of pieces over `interval`, by address.
+    fn push_group(
+        &mut self,
+        interval: TimeInterval,
+        pieces: impl Iterator<Item = PieceSlot>,
+    ) -> Result<(), Error> {
+        let tag = u32::try_from(self.queries.len())
+            .map(QueryTag)
+            .map_err(|_| Error::TooManyQueries {
+                count: self.queries.len(),
+            })?;
+        let mut ips = Vec::with_capacity(pieces.size_hint().0);
+        for slot in pieces {
+            let Some(holder) = self.accounts.get(slot.account as usize) else {
+                unreachable!("every holder of a piece is ranked");
+            };
+            self.pieces.push(Ownership {
+                zone: self.zone.clone(),
+                account: holder.clone(),
+                ip: slot.ip,
+                interval,
+            });
+            self.piece_tags.push(tag);
+            self.slots.push(slot);
+            ips.push(slot.ip);
+        }
+        self.queries.push(TrafficQuery { tag, interval, ips });
+        Ok(())
     }
 
     /// The zone planned.
@@ -315,58 +420,69 @@ impl QueryPlan {
     /// assert!(plan.join(&stray).is_err());
     /// ```
     pub fn join(&self, answer: &TrafficAnswer) -> Result<CycleOutcome, Error> {
-        if let Some((tag, ip, _)) = answer
-            .iter()
-            .find(|&(tag, ip, _)| self.piece_index(tag, ip).is_none())
-        {
-            return Err(Error::UnexpectedAnswer { tag, ip });
-        }
-        let mut records: Vec<UsageRecord> = self
-            .tagged_pieces()
-            .filter_map(|(tag, piece)| {
-                let bytes = answer.get(tag, piece.ip)?;
-                (!bytes.is_zero()).then(|| {
-                    UsageRecord::new(
-                        piece.zone.clone(),
-                        piece.account.clone(),
-                        piece.ip,
-                        piece.interval.start(),
-                        piece.interval.end(),
-                        bytes,
-                    )
-                })
-            })
-            .collect();
-        records.sort_by(|a, b| (&a.account, a.ip, a.start).cmp(&(&b.account, b.ip, b.start)));
-
-        // Records are ordered by account: each account's total is summed
-        // over a run of records, then stored once.
-        let mut totals: BTreeMap<AccountId, ByteCounts> = BTreeMap::new();
-        let mut run: Option<(&AccountId, ByteCounts)> = None;
-        for record in &records {
-            let total = match &mut run {
-                Some((account, total)) if **account == record.account => total,
-                _ => {
-                    if let Some((account, total)) = run.take() {
-                        totals.insert(account.clone(), total);
-                    }
-                    &mut run.insert((&record.account, ByteCounts::ZERO)).1
-                }
+        // The answer and the pieces are both in `(tag, ip)` order: one merge
+        // pairs them.
+        let mut billed: Vec<Billed> = Vec::with_capacity(answer.len().min(self.pieces.len()));
+        let mut next = 0;
+        for (tag, ip, bytes) in answer.iter() {
+            let key = (tag, ip);
+            while next < self.slots.len() && self.piece_key(next) < key {
+                next += 1;
+            }
+            let index = if next < self.slots.len() && self.piece_key(next) == key {
+                next += 1;
+                next - 1
+            } else {
+                // Not in order after all: look it up.
+                self.piece_index(tag, ip)
+                    .ok_or(Error::UnexpectedAnswer { tag, ip })?
             };
-            for usage in [UsageType::BytesSent, UsageType::BytesReceived] {
-                let (sum, add) = match usage {
-                    UsageType::BytesSent => (&mut total.sent, record.bytes_sent),
-                    UsageType::BytesReceived => (&mut total.received, record.bytes_received),
-                };
-                *sum = sum.checked_add(add).ok_or_else(|| Error::TotalOverflow {
-                    account: record.account.clone(),
-                    usage,
-                    left: *sum,
-                    right: add,
-                })?;
+            if !bytes.is_zero() {
+                let slot = &self.slots[index];
+                billed.push(Billed {
+                    order: u64::from(slot.account) << 32 | u64::from(slot.ip_rank),
+                    tag,
+                    ip: slot.ip,
+                    bytes,
+                });
             }
         }
-        if let Some((account, total)) = run {
+        // Records go by account, address and start. Within one account and
+        // address, tags follow the pieces' starts.
+        billed.sort_unstable_by_key(|b| (b.order, b.tag));
+
+        let mut records: Vec<UsageRecord> = Vec::with_capacity(billed.len());
+        let mut totals: BTreeMap<AccountId, ByteCounts> = BTreeMap::new();
+        for run in billed.chunk_by(|a, b| a.account() == b.account()) {
+            let Some(account) = self.accounts.get(run[0].account()) else {
+                unreachable!("every holder of a piece is ranked");
+            };
+            let mut total = ByteCounts::ZERO;
+            for b in run {
+                let Some(query) = self.queries.get(b.tag.0 as usize) else {
+                    unreachable!("query tags index the queries");
+                };
+                for usage in [UsageType::BytesSent, UsageType::BytesReceived] {
+                    let (sum, add) = match usage {
+                        UsageType::BytesSent => (&mut total.sent, b.bytes.sent),
+                        UsageType::BytesReceived => (&mut total.received, b.bytes.received),
+                    };
+                    *sum = sum.checked_add(add).ok_or_else(|| Error::TotalOverflow {
+                        account: account.clone(),
+                        usage,
+                        left: *sum,
+                        right: add,
+                    })?;
+                }
+                records.push(UsageRecord::new(
+                    self.zone.clone(),
+                    account.clone(),
+                    b.ip,
+                    query.interval.start(),
+                    query.interval.end(),
+                    b.bytes,
+                ));
+            }
             totals.insert(account.clone(), total);
         }
         Ok(CycleOutcome {
@@ -378,6 +494,52 @@ impl QueryPlan {
             },
             anomalies: self.anomalies.clone(),
         })
+    }
+
+    /// The `(tag, ip)` of piece `index`.
+    fn piece_key(&self, index: usize) -> (QueryTag, IpAddr) {
+        (self.piece_tags[index], self.slots[index].ip)
+    }
+}
+
+/// A piece of a plan in compact form: its address, the address's rank
+/// among the plan's addresses and the holder's rank among its holders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PieceSlot {
+    ip: IpAddr,
+    ip_rank: u32,
+    account: u32,
+}
+
+/// A floored piece being planned, with the holder's slot in the ledger.
+struct RawPiece {
+    start: i128,
+    end: i128,
+    ip: IpAddr,
+    ip_rank: u32,
+    account: u32,
+}
+
+impl RawPiece {
+    /// The address, its rank and the holder's slot.
+    fn slot(&self) -> (IpAddr, u32, u32) {
+        (self.ip, self.ip_rank, self.account)
+    }
+}
+
+/// A piece that moved bytes, being joined.
+struct Billed {
+    /// The holder's rank, then the address's.
+    order: u64,
+    tag: QueryTag,
+    ip: IpAddr,
+    bytes: ByteCounts,
+}
+
+impl Billed {
+    /// The holder's rank among the plan's holders.
+    fn account(&self) -> usize {
+        (self.order >> 32) as usize
     }
 }
 
