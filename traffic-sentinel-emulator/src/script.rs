@@ -13,12 +13,11 @@
 //! separate tokens. Anything else is refused with the line and column of the
 //! first token that was not understood.
 
-use std::collections::HashMap;
-use std::fmt::Write as _;
-use std::net::IpAddr;
+use std::io::Write as _;
+use std::net::{IpAddr, Ipv4Addr};
 
-use nom::bytes::complete::{tag, take_while, take_while_m_n, take_while1};
-use nom::character::complete::{multispace0, multispace1};
+use nom::bytes::complete::{tag, take_while_m_n, take_while1};
+use nom::character::complete::multispace1;
 use nom::error::{ErrorKind, ParseError};
 use nom::{IResult, Parser};
 use time::{Date, Month, PrimitiveDateTime, Time, UtcOffset};
@@ -117,28 +116,145 @@ pub(crate) fn evaluate(history: &FlowHistory, script: &Script, offset: UtcOffset
             q.n,
         )
     };
-    let mut out = String::new();
+    // Only ASCII and `Display` output is written, so this is UTF-8.
+    let mut out: Vec<u8> = Vec::new();
     match script {
         Script::Client(queries) => {
+            let answers: Vec<(Vec<(IpAddr, u64)>, &str)> = queries
+                .iter()
+                .map(|(query, prefix)| (run(query), prefix.as_str()))
+                .collect();
+            // Room for IPv4 rows; longer ones grow the buffer.
+            out.reserve(
+                answers
+                    .iter()
+                    .map(|(rows, prefix)| rows.len() * (prefix.len() + Line::IPV4_ROW))
+                    .sum::<usize>()
+                    + Line::IPV4_ROW,
+            );
             let mut count: u64 = 0;
-            for (query, prefix) in queries {
-                for (ip, bytes) in run(query) {
-                    // Writing to a String cannot fail.
-                    let _ = writeln!(out, "{prefix}{ip},{bytes}");
+            for (rows, prefix) in answers {
+                let mut line = Line::new();
+                let prefix_in_line = line.prefix(prefix.as_bytes());
+                let start = line.len;
+                for (ip, bytes) in rows {
+                    if !prefix_in_line {
+                        out.extend_from_slice(prefix.as_bytes());
+                    }
+                    line.len = start;
+                    line.ip(ip);
+                    line.byte(b',');
+                    line.number(bytes);
+                    line.byte(b'\n');
+                    out.extend_from_slice(line.as_bytes());
                     count += 1;
                 }
             }
-            let _ = writeln!(out, "end,{count}");
+            let mut line = Line::new();
+            line.number(count);
+            line.byte(b'\n');
+            out.extend_from_slice(b"end,");
+            out.extend_from_slice(line.as_bytes());
         }
         Script::CloudStack { sent, received } => {
-            let received: HashMap<IpAddr, u64> = run(received).into_iter().collect();
-            for (ip, sent_bytes) in run(sent) {
-                let received_bytes = received.get(&ip).copied().unwrap_or(0);
-                let _ = writeln!(out, "{ip},{sent_bytes},{received_bytes}");
+            let mut received = run(received);
+            received.sort_unstable_by_key(|&(ip, _)| ip);
+            let sent = run(sent);
+            out.reserve(sent.len() * (Line::IPV4_ROW + 21));
+            for (ip, sent_bytes) in sent {
+                let received_bytes = received
+                    .binary_search_by_key(&ip, |&(ip, _)| ip)
+                    .map_or(0, |k| received[k].1);
+                let mut line = Line::new();
+                line.ip(ip);
+                line.byte(b',');
+                line.number(sent_bytes);
+                line.byte(b',');
+                line.number(received_bytes);
+                line.byte(b'\n');
+                out.extend_from_slice(line.as_bytes());
             }
         }
     }
-    out
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// One answer line, `[PREFIX]IP,COUNT[,COUNT]\n`, built on the stack and
+/// appended to the answer at once.
+struct Line {
+    buf: [u8; Line::CAPACITY],
+    len: usize,
+}
+
+impl Line {
+    /// The longest prefix kept in the line; longer ones are written apart.
+    const PREFIX_ROOM: usize = 24;
+
+    /// Room for a prefix, an address of at most 45 characters
+    /// (`INET6_ADDRSTRLEN`), two counts of at most 20 digits, their commas
+    /// and the newline.
+    const CAPACITY: usize = Line::PREFIX_ROOM + 45 + 2 * 21 + 1;
+
+    /// The longest `IPv4,COUNT\n`.
+    const IPV4_ROW: usize = 15 + 21 + 1;
+
+    fn new() -> Line {
+        Line {
+            buf: [0; Line::CAPACITY],
+            len: 0,
+        }
+    }
+
+    /// Starts the line with `prefix` when it fits; says whether it did.
+    fn prefix(&mut self, prefix: &[u8]) -> bool {
+        let fits = self.len == 0 && prefix.len() <= Line::PREFIX_ROOM;
+        if fits {
+            self.buf[..prefix.len()].copy_from_slice(prefix);
+            self.len = prefix.len();
+        }
+        fits
+    }
+
+    fn byte(&mut self, b: u8) {
+        self.buf[self.len] = b;
+        self.len += 1;
+    }
+
+    /// `n` in decimal, as its `Display` form writes it.
+    fn number(&mut self, mut n: u64) {
+        let digits = n.checked_ilog10().map_or(1, |log| log as usize + 1);
+        let end = self.len + digits;
+        for slot in self.buf[self.len..end].iter_mut().rev() {
+            *slot = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        self.len = end;
+    }
+
+    /// `ip` as its `Display` form writes it.
+    fn ip(&mut self, ip: IpAddr) {
+        match ip {
+            IpAddr::V4(v4) => {
+                let [a, b, c, d] = v4.octets();
+                self.number(u64::from(a));
+                for octet in [b, c, d] {
+                    self.byte(b'.');
+                    self.number(u64::from(octet));
+                }
+            }
+            IpAddr::V6(_) => {
+                let mut rest = &mut self.buf[self.len..];
+                let room = rest.len();
+                // At most 45 characters always fit.
+                drop(write!(rest, "{ip}"));
+                self.len += room - rest.len();
+            }
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
 }
 
 /// Parses a script of either shape.
@@ -231,8 +347,9 @@ fn error<'a, T>(at: &'a str, message: String) -> PResult<'a, T> {
     }))
 }
 
+/// Skips spaces, tabs, carriage returns and line feeds (nom's `multispace0`).
 fn ws(i: &str) -> &str {
-    multispace0::<_, SyntaxError<'_>>(i).map_or(i, |(rest, _)| rest)
+    i.trim_start_matches([' ', '\t', '\r', '\n'])
 }
 
 fn is_ident_char(c: char) -> bool {
@@ -262,9 +379,7 @@ fn token(t: Tok) -> impl Fn(&str) -> PResult<'_, ()> {
                 expected: Expected::Token(text),
             })
         };
-        let (rest, _) = tag::<_, _, SyntaxError<'_>>(text)
-            .parse(i)
-            .map_err(|_| fail())?;
+        let rest = i.strip_prefix(text).ok_or_else(fail)?;
         if is_word && rest.starts_with(is_ident_char) {
             return Err(fail());
         }
@@ -288,8 +403,7 @@ fn peek(i: &str, t: Tok) -> bool {
 /// A double-quoted string literal whose content `inner` must consume entirely.
 fn string_with<'a, T>(i: &'a str, inner: impl FnOnce(&'a str) -> PResult<'a, T>) -> PResult<'a, T> {
     let (i, ()) = token(P("\""))(i)?;
-    let (i, content) =
-        take_while::<_, _, SyntaxError<'_>>(|c| !matches!(c, '"' | '\\' | '\n' | '\r'))(i)?;
+    let (content, i) = i.split_at(string_content_len(i.as_bytes()));
     let (i, _) = tag::<_, _, SyntaxError<'_>>("\"").parse(i).map_err(|_| {
         nom::Err::Error(SyntaxError {
             at: i,
@@ -301,6 +415,30 @@ fn string_with<'a, T>(i: &'a str, inner: impl FnOnce(&'a str) -> PResult<'a, T>)
     })?;
     let (_, value) = inner(content)?;
     Ok((i, value))
+}
+
+/// The length of the string content at the start of `i`: the bytes before
+/// the first `"`, `\\`, CR or LF (ASCII bytes, which never occur inside a
+/// multi-byte character), eight bytes at a time.
+fn string_content_len(i: &[u8]) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    // Whether any byte of `word` is `b` (exact, by the zero-byte test).
+    let has = |word: u64, b: u8| {
+        let x = word ^ (ONES * u64::from(b));
+        x.wrapping_sub(ONES) & !x & HIGHS != 0
+    };
+    let (words, _) = i.as_chunks::<8>();
+    let clean = words
+        .iter()
+        .map(|&w| u64::from_ne_bytes(w))
+        .take_while(|&w| !(has(w, b'"') || has(w, b'\\') || has(w, b'\n') || has(w, b'\r')))
+        .count();
+    let from = clean * 8;
+    from + i[from..]
+        .iter()
+        .position(|b| matches!(b, b'"' | b'\\' | b'\n' | b'\r'))
+        .unwrap_or(i.len() - from)
 }
 
 /// A string literal whose content is exactly `text`.
@@ -750,30 +888,100 @@ fn filter(s: &str, side: Side) -> PResult<'_, (Vec<IpAddr>, ZoneFilter)> {
     Ok((i, (ips, zones)))
 }
 
-fn is_ip_char(c: char) -> bool {
-    c.is_ascii_hexdigit() || c == ':' || c == '.'
-}
+/// The bytes an address may be written with: hex digits, `:` and `.`.
+const IP_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_hexdigit() || c == b':' || c == b'.';
+        b += 1;
+    }
+    table
+};
 
-fn ip_list(mut i: &str) -> PResult<'_, Vec<IpAddr>> {
+fn ip_list(i: &str) -> PResult<'_, Vec<IpAddr>> {
+    // Byte positions: every one used to slice `i` follows an ASCII byte.
+    let bytes = i.as_bytes();
+    let skip_ws = |mut k: usize| {
+        while bytes
+            .get(k)
+            .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        {
+            k += 1;
+        }
+        k
+    };
     let mut ips = Vec::new();
+    let mut k = 0;
     loop {
-        let at = ws(i);
-        let (rest, text) = take_while1::<_, _, SyntaxError<'_>>(is_ip_char)(at).or_else(|_| {
-            error(
+        let start = skip_ws(k);
+        k = start;
+        while bytes.get(k).is_some_and(|&b| IP_BYTES[usize::from(b)]) {
+            k += 1;
+        }
+        let text = &i[start..k];
+        if text.is_empty() {
+            let at = &i[start..];
+            return error(
                 at,
                 format!("expected an ip address, found {}", describe_found(at)),
-            )
-        })?;
-        match text.parse::<IpAddr>() {
-            Ok(ip) => ips.push(ip),
-            Err(_) => return error(at, format!("invalid ip address \"{}\"", shorten(text))),
+            );
         }
-        i = rest;
-        match token(P(","))(i) {
-            Ok((rest, ())) => i = rest,
-            Err(_) => return Ok((i, ips)),
+        match parse_ip(text) {
+            Some(ip) => ips.push(ip),
+            None => {
+                return error(
+                    &i[start..],
+                    format!("invalid ip address \"{}\"", shorten(text)),
+                );
+            }
+        }
+        let after = skip_ws(k);
+        if bytes.get(after) == Some(&b',') {
+            k = after + 1;
+        } else {
+            return Ok((&i[k..], ips));
         }
     }
+}
+
+/// `text` as `IpAddr::from_str` reads it: dotted-quad IPv4 addresses by a
+/// fast path, anything else by the standard library.
+fn parse_ip(text: &str) -> Option<IpAddr> {
+    match parse_ipv4(text.as_bytes()) {
+        Some(v4) => Some(IpAddr::V4(v4)),
+        None => text.parse().ok(),
+    }
+}
+
+/// A dotted-quad IPv4 address as `Ipv4Addr::from_str` accepts it: four
+/// decimal octets of one to three digits, at most 255, without a leading
+/// zero, separated by single dots; `None` for anything else.
+fn parse_ipv4(text: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut rest = text;
+    for (k, octet) in octets.iter_mut().enumerate() {
+        if k > 0 {
+            rest = rest.strip_prefix(b".")?;
+        }
+        let digits = rest
+            .iter()
+            .take(3)
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        let (number, after) = rest.split_at(digits);
+        let value = match *number {
+            [a] => u32::from(a - b'0'),
+            [b'0', ..] | [] => return None,
+            [a, b] => u32::from(a - b'0') * 10 + u32::from(b - b'0'),
+            [a, b, c] => u32::from(a - b'0') * 100 + u32::from(b - b'0') * 10 + u32::from(c - b'0'),
+            _ => return None,
+        };
+        *octet = u8::try_from(value).ok()?;
+        rest = after;
+    }
+    rest.is_empty().then_some(Ipv4Addr::from(octets))
 }
 
 fn zone_list(mut i: &str) -> PResult<'_, Vec<String>> {
@@ -1385,6 +1593,39 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_ipv4_fast_path_refuses_what_std_refuses() {
+        for text in [
+            "",
+            "1",
+            "1.2.3",
+            "1.2.3.4.",
+            ".1.2.3.4",
+            "1..2.3",
+            "00.0.0.0",
+            "1.2.3.04",
+            "1.2.3.00",
+            "256.0.0.1",
+            "1.2.3.1000",
+            "1.2.3.4a",
+            "0x1.2.3.4",
+            "1.2.3.-4",
+            "::1",
+            "1.2.3.4:80",
+        ] {
+            assert_eq!(
+                parse_ipv4(text.as_bytes()),
+                text.parse::<std::net::Ipv4Addr>().ok(),
+                "{text:?}"
+            );
+            assert_eq!(parse_ip(text), text.parse::<IpAddr>().ok(), "{text:?}");
+        }
+        assert_eq!(
+            parse_ipv4(b"0.10.255.199"),
+            Some(std::net::Ipv4Addr::new(0, 10, 255, 199))
+        );
+    }
+
     mod properties {
         use super::*;
         use proptest::prelude::*;
@@ -1474,6 +1715,130 @@ mod tests {
                 prop_assume!(cut < script.trim_end().len() - 1);
                 let truncated = &script[..cut];
                 prop_assert!(parse_script(truncated).is_err());
+            }
+        }
+
+        /// Text made of the bytes an address may be written with, often
+        /// shaped like a dotted quad.
+        fn address_like() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "[0-9.]{0,20}",
+                "[0-9a-fA-F:.]{0,45}",
+                (
+                    proptest::collection::vec((0u32..1000, 0usize..3), 1..6),
+                    any::<bool>()
+                )
+                    .prop_map(|(parts, trailing_dot)| {
+                        let mut text = parts
+                            .iter()
+                            .map(|&(n, zeros)| format!("{}{n}", "0".repeat(zeros)))
+                            .collect::<Vec<_>>()
+                            .join(".");
+                        if trailing_dot {
+                            text.push('.');
+                        }
+                        text
+                    }),
+                any::<std::net::Ipv4Addr>().prop_map(|ip| ip.to_string()),
+                any::<std::net::Ipv6Addr>().prop_map(|ip| ip.to_string()),
+            ]
+        }
+
+        /// The rows `evaluate` must print for a client script, by `format!`.
+        fn formatted_client_answer(history: &FlowHistory, script: &Script) -> String {
+            let Script::Client(queries) = script else {
+                panic!("a client script")
+            };
+            let mut out = String::new();
+            let mut count = 0;
+            for (q, prefix) in queries {
+                let rows = history.top_n(
+                    &q.ips,
+                    q.side,
+                    &q.zones,
+                    q.start.assume_utc(),
+                    q.end.assume_utc(),
+                    q.n,
+                );
+                for (ip, bytes) in rows {
+                    out += &format!("{prefix}{ip},{bytes}\n");
+                    count += 1;
+                }
+            }
+            out + &format!("end,{count}\n")
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            #[test]
+            fn the_ipv4_fast_path_agrees_with_std(text in address_like()) {
+                let fast = parse_ipv4(text.as_bytes());
+                prop_assert_eq!(fast, text.parse::<std::net::Ipv4Addr>().ok(), "{:?}", text);
+                prop_assert_eq!(parse_ip(&text), text.parse::<IpAddr>().ok(), "{:?}", text);
+            }
+
+            #[test]
+            fn lines_print_as_display(n in any::<u64>(), small in 0u64..1000, ip in any::<IpAddr>()) {
+                let mut line = Line::new();
+                line.ip(ip);
+                line.byte(b',');
+                line.number(n);
+                line.byte(b',');
+                line.number(small);
+                prop_assert_eq!(
+                    std::str::from_utf8(line.as_bytes()).unwrap(),
+                    format!("{ip},{n},{small}")
+                );
+            }
+
+            #[test]
+            fn string_content_ends_at_the_first_stop_byte(
+                text in "[a-z\"\\\\\r\né, ]{0,40}",
+                pad in 0usize..17,
+            ) {
+                let text = format!("{}{text}", "x".repeat(pad));
+                let naive = text
+                    .find(['"', '\\', '\n', '\r'])
+                    .unwrap_or(text.len());
+                prop_assert_eq!(string_content_len(text.as_bytes()), naive);
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(300))]
+
+            #[test]
+            fn answers_print_rows_as_display(
+                queries in proptest::collection::vec(
+                    (
+                        any::<bool>(),
+                        0u32..40,
+                        0usize..30,
+                        proptest::collection::vec(prop_oneof![
+                            Just(A), Just(B), Just(C), Just(PEER), Just("10.0.0.1"), Just("::ffff:1.2.3.4")
+                        ], 1..6),
+                        0u64..6,
+                    ),
+                    0..5,
+                ),
+            ) {
+                let h = history();
+                let pairs: Vec<String> = queries
+                    .iter()
+                    .map(|(sent, tag, zeros, ips, n)| {
+                        let side = if *sent { 's' } else { 'r' };
+                        let field = if *sent { "ipsource" } else { "ipdestination" };
+                        client_pair(side, 0, &format!("{field} = {}", ips.join(",")), HOUR, *n)
+                            .replace(&format!("{side},0,"), &format!("{side},{}{tag},", "0".repeat(*zeros)))
+                    })
+                    .collect();
+                let script = client_script(&pairs);
+                let parsed = parse_script(&script).unwrap();
+                prop_assert_eq!(
+                    evaluate(&h, &parsed, UtcOffset::UTC),
+                    formatted_client_answer(&h, &parsed)
+                );
             }
         }
     }

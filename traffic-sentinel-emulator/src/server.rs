@@ -795,28 +795,30 @@ fn percent_decode(input: &[u8], what: &str) -> Result<String, String> {
         }
     }
     let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while i < input.len() {
-        match input[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let decoded = input
-                    .get(i + 1..i + 3)
-                    .and_then(|h| Some(hex(h[0])? << 4 | hex(h[1])?));
-                let Some(byte) = decoded else {
-                    let end = (i + 3).min(input.len());
-                    let seq = String::from_utf8_lossy(&input[i..end]);
-                    return Err(format!(
-                        "invalid percent-encoding {seq:?} in {what} at byte {i}"
-                    ));
-                };
-                out.push(byte);
-                i += 2;
-            }
-            b => out.push(b),
+    let mut rest = input;
+    // Copies each run of plain bytes at once.
+    while let Some(k) = rest.iter().position(|&b| b == b'%' || b == b'+') {
+        out.extend_from_slice(&rest[..k]);
+        if rest[k] == b'+' {
+            out.push(b' ');
+            rest = &rest[k + 1..];
+            continue;
         }
-        i += 1;
+        let decoded = rest
+            .get(k + 1..k + 3)
+            .and_then(|h| Some(hex(h[0])? << 4 | hex(h[1])?));
+        let Some(byte) = decoded else {
+            let at = input.len() - rest.len() + k;
+            let end = (at + 3).min(input.len());
+            let seq = String::from_utf8_lossy(&input[at..end]);
+            return Err(format!(
+                "invalid percent-encoding {seq:?} in {what} at byte {at}"
+            ));
+        };
+        out.push(byte);
+        rest = &rest[k + 3..];
     }
+    out.extend_from_slice(rest);
     String::from_utf8(out).map_err(|e| {
         format!(
             "{what} is not valid utf-8 (at decoded byte {})",
@@ -1055,6 +1057,62 @@ mod tests {
             "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
         ));
         assert!(!authorization_matches(b"Bearer x", "Basic x"));
+    }
+
+    /// Byte by byte, the straightforward way.
+    fn percent_decode_bytewise(input: &[u8], what: &str) -> Result<String, String> {
+        let hex = |b: u8| char::from(b).to_digit(16).map(|d| d as u8);
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < input.len() {
+            match input[i] {
+                b'+' => out.push(b' '),
+                b'%' => {
+                    let decoded = input
+                        .get(i + 1..i + 3)
+                        .and_then(|h| Some(hex(h[0])? << 4 | hex(h[1])?));
+                    let Some(byte) = decoded else {
+                        let end = (i + 3).min(input.len());
+                        let seq = String::from_utf8_lossy(&input[i..end]);
+                        return Err(format!(
+                            "invalid percent-encoding {seq:?} in {what} at byte {i}"
+                        ));
+                    };
+                    out.push(byte);
+                    i += 2;
+                }
+                b => out.push(b),
+            }
+            i += 1;
+        }
+        String::from_utf8(out).map_err(|e| {
+            format!(
+                "{what} is not valid utf-8 (at decoded byte {})",
+                e.utf8_error().valid_up_to()
+            )
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn percent_decoding_agrees_with_the_bytewise_decoder(
+            input in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::prelude::Just(b'%'),
+                    proptest::prelude::Just(b'+'),
+                    proptest::sample::select(b"0123456789abcdefABCDEFgz,&= ".to_vec()),
+                    proptest::prelude::any::<u8>(),
+                ],
+                0..60,
+            ),
+        ) {
+            proptest::prop_assert_eq!(
+                percent_decode(&input, "x"),
+                percent_decode_bytewise(&input, "x")
+            );
+        }
     }
 
     #[test]
