@@ -8,9 +8,9 @@ use std::path::Path;
 
 use time::{Duration, OffsetDateTime};
 use traffic_sentinel_client::{MonitorConfig, MonitorConfigBuilder, TrafficSentinelClient};
-use traffic_sentinel_emulator::{Emulator, EmulatorOptions, Flow, FlowHistory};
+use traffic_sentinel_emulator::{Emulator, EmulatorOptions, FlowHistory, FlowReader};
 use usage_correlator::{LedgerOptions, OwnershipLedger, QueryPlan, Schedule};
-use usage_model::{AccountId, IpEvent};
+use usage_model::{AccountId, EventReader};
 
 use crate::cli::{BillingArgs, CollectArgs, DemoArgs, EmulateArgs, PlanArgs, ReportArgs};
 use crate::collect::Collection;
@@ -37,13 +37,7 @@ pub(crate) fn demo(args: &DemoArgs) -> Result<(), CliError> {
 /// is served); [`CliError::Emulator`] when the address cannot be bound;
 /// [`CliError::Setup`] when the runtime or signal handlers cannot be set up.
 pub(crate) fn emulate(args: &EmulateArgs) -> Result<(), CliError> {
-    let flows = load_flows(&args.flows)?;
-    let history = FlowHistory::new(Duration::seconds(i64::from(args.granularity)), flows).map_err(
-        |source| CliError::Flows {
-            path: args.flows.clone(),
-            source,
-        },
-    )?;
+    let history = load_history(&args.flows, Duration::seconds(i64::from(args.granularity)))?;
     tracing::info!(
         flows = history.flow_count(),
         addresses = history.ips().len(),
@@ -298,32 +292,68 @@ pub(crate) fn write_stdout(data: &[u8]) -> Result<(), CliError> {
     }
 }
 
-/// Reads the events file, all or nothing.
+/// Opens an input file for reading, naming it in the error.
+fn open_input(what: &'static str, path: &Path) -> Result<BufReader<File>, CliError> {
+    File::open(path)
+        .map(BufReader::new)
+        .map_err(|source| CliError::OpenInput {
+            what,
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// The `Ok` items of a reader of results, up to its first error, which it
+/// keeps: a file streams into its consumer line by line, and a bad line
+/// still discards everything (the consumer's result is dropped).
+struct UntilError<I, E> {
+    items: I,
+    error: Option<E>,
+}
+
+impl<I, E> UntilError<I, E> {
+    fn new(items: I) -> UntilError<I, E> {
+        UntilError { items, error: None }
+    }
+}
+
+impl<T, E, I: Iterator<Item = Result<T, E>>> Iterator for UntilError<I, E> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        if self.error.is_some() {
+            return None;
+        }
+        match self.items.next()? {
+            Ok(item) => Some(item),
+            Err(error) => {
+                self.error = Some(error);
+                None
+            }
+        }
+    }
+}
+
+/// The ownership ledger of the events file, without the excluded accounts,
+/// streamed from the file; all or nothing.
 ///
 /// # Errors
 ///
 /// [`CliError::OpenInput`] when the file cannot be opened;
 /// [`CliError::Events`] naming the first bad line and field.
-pub(crate) fn load_events(path: &Path) -> Result<Vec<IpEvent>, CliError> {
-    let file = File::open(path).map_err(|source| CliError::OpenInput {
-        what: "events",
-        path: path.to_owned(),
-        source,
-    })?;
-    usage_model::read_events(BufReader::new(file)).map_err(|source| CliError::Events {
-        path: path.to_owned(),
-        source,
-    })
-}
-
-/// The ownership ledger of the events file, without the excluded accounts.
 fn load_ledger(path: &Path, excluded: &[AccountId]) -> Result<OwnershipLedger, CliError> {
-    let events = load_events(path)?;
     let options = excluded
         .iter()
         .cloned()
         .fold(LedgerOptions::new(), LedgerOptions::exclude_account);
-    let ledger = OwnershipLedger::from_events(options, events);
+    let mut events = UntilError::new(EventReader::new(open_input("events", path)?));
+    let ledger = OwnershipLedger::from_events(options, &mut events);
+    if let Some(source) = events.error {
+        return Err(CliError::Events {
+            path: path.to_owned(),
+            source,
+        });
+    }
     tracing::info!(
         events = ledger.event_count(),
         duplicates = ledger.duplicate_count(),
@@ -335,22 +365,25 @@ fn load_ledger(path: &Path, excluded: &[AccountId]) -> Result<OwnershipLedger, C
     Ok(ledger)
 }
 
-/// Reads the flows file, all or nothing.
+/// The flow history of the flows file in buckets of `granularity`, streamed
+/// from the file; all or nothing.
 ///
 /// # Errors
 ///
 /// [`CliError::OpenInput`] when the file cannot be opened;
-/// [`CliError::Flows`] naming the first bad line and field.
-fn load_flows(path: &Path) -> Result<Vec<Flow>, CliError> {
-    let file = File::open(path).map_err(|source| CliError::OpenInput {
-        what: "flows",
+/// [`CliError::Flows`] naming the first bad line and field, or a bad
+/// granularity or byte total.
+fn load_history(path: &Path, granularity: Duration) -> Result<FlowHistory, CliError> {
+    let flows_error = |source| CliError::Flows {
         path: path.to_owned(),
         source,
-    })?;
-    traffic_sentinel_emulator::read_flows(BufReader::new(file)).map_err(|source| CliError::Flows {
-        path: path.to_owned(),
-        source,
-    })
+    };
+    let mut flows = UntilError::new(FlowReader::new(open_input("flows", path)?));
+    let history = FlowHistory::new(granularity, &mut flows);
+    if let Some(source) = flows.error {
+        return Err(flows_error(source));
+    }
+    history.map_err(flows_error)
 }
 
 /// The monitor settings shared by `collect` and `plan`; the client's

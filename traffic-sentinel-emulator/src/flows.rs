@@ -68,55 +68,126 @@ pub(crate) fn is_zone_char(c: char) -> bool {
 /// assert_eq!(flows[0].bytes, 1500);
 /// assert_eq!(flows[0].sourcezone, "");
 /// ```
-pub fn read_flows<R: BufRead>(mut reader: R) -> Result<Vec<Flow>, Error> {
-    let mut buf = Vec::new();
-    let mut flows = Vec::new();
-    let mut line_no: u64 = 0;
-    let mut seen_header = false;
-    loop {
-        buf.clear();
-        line_no += 1;
-        let read = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|source| Error::ReadFlows {
-                line: line_no,
-                source,
-            })?;
-        if read == 0 {
-            break;
+pub fn read_flows<R: BufRead>(reader: R) -> Result<Vec<Flow>, Error> {
+    FlowReader::new(reader).collect()
+}
+
+/// Reads flows in the CSV format of [`read_flows`] one line at a time,
+/// holding only the current line: the way to feed a large file straight into
+/// [`FlowHistory::new`](crate::FlowHistory::new) without a `Vec` of flows.
+///
+/// It yields each flow in file order; the first error (a bad header, line or
+/// read) is yielded once and ends the iteration.
+///
+/// # Example
+///
+/// ```
+/// use traffic_sentinel_emulator::FlowReader;
+///
+/// let csv = "time,ipsource,ipdestination,sourcezone,destinationzone,bytes\n\
+///            2026-11-01T10:00:30Z,203.0.113.7,198.51.100.1,,EXTERNAL,1500\n\
+///            2026-11-01T10:01:30Z,203.0.113.7,198.51.100.1,,EXTERNAL,-5\n";
+/// let mut flows = FlowReader::new(csv.as_bytes());
+/// assert_eq!(flows.next().unwrap().unwrap().bytes, 1500);
+/// let error = flows.next().unwrap().unwrap_err();
+/// assert!(error.to_string().starts_with("line 3: field \"bytes\""));
+/// assert!(flows.next().is_none());
+/// ```
+#[derive(Debug)]
+pub struct FlowReader<R> {
+    reader: R,
+    buf: Vec<u8>,
+    line_no: u64,
+    seen_header: bool,
+    done: bool,
+}
+
+impl<R: BufRead> FlowReader<R> {
+    /// A reader of the flows CSV held by `reader`.
+    pub fn new(reader: R) -> FlowReader<R> {
+        FlowReader {
+            reader,
+            buf: Vec::new(),
+            line_no: 0,
+            seen_header: false,
+            done: false,
         }
-        let text = std::str::from_utf8(&buf).map_err(|e| Error::ReadFlows {
-            line: line_no,
-            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-        })?;
-        let text = if line_no == 1 {
-            text.strip_prefix('\u{feff}').unwrap_or(text)
-        } else {
-            text
-        };
-        let line = text.trim();
-        if !seen_header {
-            if line != FLOWS_HEADER {
-                return Err(Error::FlowsHeader {
-                    expected: FLOWS_HEADER,
-                    found: shorten(line),
-                });
+    }
+
+    /// The number of the last line read (1-based; 0 before the first).
+    pub fn line_number(&self) -> u64 {
+        self.line_no
+    }
+
+    /// The next flow, `Ok(None)` at the end of the input.
+    fn next_flow(&mut self) -> Result<Option<Flow>, Error> {
+        loop {
+            self.buf.clear();
+            self.line_no += 1;
+            let line_no = self.line_no;
+            let read = self
+                .reader
+                .read_until(b'\n', &mut self.buf)
+                .map_err(|source| Error::ReadFlows {
+                    line: line_no,
+                    source,
+                })?;
+            if read == 0 {
+                if !self.seen_header {
+                    return Err(Error::FlowsHeader {
+                        expected: FLOWS_HEADER,
+                        found: String::new(),
+                    });
+                }
+                return Ok(None);
             }
-            seen_header = true;
-            continue;
+            let text = std::str::from_utf8(&self.buf).map_err(|e| Error::ReadFlows {
+                line: line_no,
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+            })?;
+            let text = if line_no == 1 {
+                text.strip_prefix('\u{feff}').unwrap_or(text)
+            } else {
+                text
+            };
+            let line = text.trim();
+            if !self.seen_header {
+                if line != FLOWS_HEADER {
+                    return Err(Error::FlowsHeader {
+                        expected: FLOWS_HEADER,
+                        found: shorten(line),
+                    });
+                }
+                self.seen_header = true;
+                continue;
+            }
+            if line.is_empty() {
+                continue;
+            }
+            return parse_flow_line(line, line_no).map(Some);
         }
-        if line.is_empty() {
-            continue;
+    }
+}
+
+impl<R: BufRead> Iterator for FlowReader<R> {
+    type Item = Result<Flow, Error>;
+
+    fn next(&mut self) -> Option<Result<Flow, Error>> {
+        if self.done {
+            return None;
         }
-        flows.push(parse_flow_line(line, line_no)?);
+        match self.next_flow() {
+            Ok(Some(flow)) => Some(Ok(flow)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(error) => {
+                self.done = true;
+                Some(Err(error))
+            }
+        }
     }
-    if !seen_header {
-        return Err(Error::FlowsHeader {
-            expected: FLOWS_HEADER,
-            found: String::new(),
-        });
-    }
-    Ok(flows)
 }
 
 fn parse_flow_line(line: &str, line_no: u64) -> Result<Flow, Error> {

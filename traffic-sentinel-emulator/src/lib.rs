@@ -81,7 +81,9 @@ mod script;
 mod server;
 
 pub use crate::error::Error;
-pub use crate::flows::{FLOWS_HEADER, Flow, is_valid_zone_name, read_flows, write_flows};
+pub use crate::flows::{
+    FLOWS_HEADER, Flow, FlowReader, is_valid_zone_name, read_flows, write_flows,
+};
 pub use crate::history::{FlowHistory, Side, ZoneFilter};
 pub use crate::script::{MAX_TOP_N, answer_script};
 pub use crate::server::{
