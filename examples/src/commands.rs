@@ -139,7 +139,7 @@ pub(crate) fn collect(args: &CollectArgs) -> Result<(), CliError> {
             granularity: args.billing.granularity,
         });
     }
-    let Some(last) = windows.last() else {
+    let (Some(first), Some(last)) = (windows.first(), windows.last()) else {
         eprintln!(
             "zone {zone} is caught up: {}; nothing to collect before {}",
             checkpoint.map_or_else(
@@ -153,7 +153,7 @@ pub(crate) fn collect(args: &CollectArgs) -> Result<(), CliError> {
     tracing::info!(
         "collecting {} window(s) of zone {zone} from {} to {}",
         windows.len(),
-        format_time(start),
+        format_time(first.start()),
         format_time(last.end())
     );
 
