@@ -537,65 +537,14 @@ pub fn cloudstack_script(
     exclude_zones: &[&str],
     interval: TimeInterval,
 ) -> String {
-    let list = |items: &mut dyn Iterator<Item = String>| items.collect::<Vec<_>>().join(",");
-    let ips = list(&mut ips.iter().map(ToString::to_string));
-    let (include, exclude) = (include_zones.join(","), exclude_zones.join(","));
-    let (mut dest, mut src) = (String::new(), String::new());
-    if !include.is_empty() {
-        dest = format!(" & destinationzone = {include}");
-        src = format!(" & sourcezone = {include}");
-    }
-    if !exclude.is_empty() {
-        dest += &format!(" & destinationzone != {exclude}");
-        src += &format!(" & sourcezone != {exclude}");
-    }
-    let time = |t: OffsetDateTime| {
-        format!(
-            "{:04}{:02}{:02} {:02}:{:02}:{:02}",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        )
-    };
-    let (start, end) = (time(interval.start()), time(interval.end()));
-    let mut sb = String::new();
-    sb += "var q = Query.topN(\"historytrmx\",";
-    sb += "                 \"ipsource,bytes\",";
-    sb += &format!("                 \"ipsource = {ips}{dest}\",");
-    sb += &format!("                 \"{start}, {end}\",");
-    sb += "                 \"bytes\",";
-    sb += "                 100000);";
-    sb += "var totalsSent = {};";
-    sb += "var t = q.run(";
-    sb += "  function(row,table) {";
-    sb += "    if(row[0]) {    ";
-    sb += "      totalsSent[row[0]] = row[1];";
-    sb += "    }";
-    sb += "  });";
-    sb += "var q = Query.topN(\"historytrmx\",";
-    sb += "                 \"ipdestination,bytes\",";
-    sb += &format!("                 \"ipdestination = {ips}{src}\",");
-    sb += &format!("                 \"{start}, {end}\",");
-    sb += "                 \"bytes\",";
-    sb += "                 100000);";
-    sb += "var totalsRcvd = {};";
-    sb += "var t = q.run(";
-    sb += "  function(row,table) {";
-    sb += "    if(row[0]) {";
-    sb += "      totalsRcvd[row[0]] = row[1];";
-    sb += "    }";
-    sb += "  });";
-    sb += "for (var addr in totalsSent) {";
-    sb += "    var TS = 0;";
-    sb += "    var TR = 0;";
-    sb += "    if(totalsSent[addr]) TS = totalsSent[addr];";
-    sb += "    if(totalsRcvd[addr]) TR = totalsRcvd[addr];";
-    sb += "    println(addr + \",\" + TS + \",\" + TR);";
-    sb += "}";
-    sb
+    traffic_sentinel_emulator::cloudstack_script(
+        ips,
+        include_zones,
+        exclude_zones,
+        interval.start(),
+        interval.end(),
+        time::UtcOffset::UTC,
+    )
 }
 
 /// The lines `IP,SENT,RECEIVED` of an answer to [`cloudstack_script`].

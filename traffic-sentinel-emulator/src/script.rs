@@ -26,6 +26,117 @@ use crate::error::{Error, shorten};
 use crate::flows::is_zone_char;
 use crate::history::{FlowHistory, Side, ZoneFilter};
 
+/// The script Apache CloudStack's Traffic Sentinel integration sends
+/// (`TrafficSentinelResource.getScript`), for comparisons with it: one line
+/// of JavaScript with the spacing its Java string building leaves, a topN of
+/// `ipsource,bytes` into `totalsSent` and one of `ipdestination,bytes` into
+/// `totalsRcvd` (both `N = 100000`, CloudStack's cap), then a loop printing
+/// `addr,SENT,RECEIVED` for each address that *sent* something.
+///
+/// The ` & … = ZONES` and ` & … != ZONES` parts are left out when their list
+/// is empty; the interval `[start, end)` is written as `yyyyMMdd HH:mm:ss` in
+/// `server_utc_offset`, as the server reads it.
+///
+/// # Example
+///
+/// ```
+/// use time::{Duration, UtcOffset, macros::datetime};
+/// use traffic_sentinel_emulator::{Flow, FlowHistory, answer_script, cloudstack_script};
+///
+/// let (sender, receiver) = ("203.0.113.7".parse().unwrap(), "203.0.113.8".parse().unwrap());
+/// let flow = Flow {
+///     time: datetime!(2026-11-01 10:15 UTC),
+///     ipsource: sender,
+///     ipdestination: receiver,
+///     sourcezone: "EXTERNAL".into(),
+///     destinationzone: "EXTERNAL".into(),
+///     bytes: 1500,
+/// };
+/// let history = FlowHistory::new(Duration::minutes(1), [flow]).unwrap();
+/// let script = cloudstack_script(
+///     &[sender, receiver],
+///     &["EXTERNAL"],
+///     &[],
+///     datetime!(2026-11-01 10:00 UTC),
+///     datetime!(2026-11-01 11:00 UTC),
+///     UtcOffset::UTC,
+/// );
+/// // CloudStack's defect: the address that only received is not printed.
+/// assert_eq!(answer_script(&history, &script, UtcOffset::UTC).unwrap(), "203.0.113.7,1500,0\n");
+/// ```
+pub fn cloudstack_script(
+    ips: &[IpAddr],
+    include_zones: &[&str],
+    exclude_zones: &[&str],
+    start: time::OffsetDateTime,
+    end: time::OffsetDateTime,
+    server_utc_offset: UtcOffset,
+) -> String {
+    let ips = ips
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let (include, exclude) = (include_zones.join(","), exclude_zones.join(","));
+    let (mut dest, mut src) = (String::new(), String::new());
+    if !include.is_empty() {
+        dest = format!(" & destinationzone = {include}");
+        src = format!(" & sourcezone = {include}");
+    }
+    if !exclude.is_empty() {
+        dest += &format!(" & destinationzone != {exclude}");
+        src += &format!(" & sourcezone != {exclude}");
+    }
+    let local = |t: time::OffsetDateTime| {
+        let t = t.to_offset(server_utc_offset);
+        format!(
+            "{:04}{:02}{:02} {:02}:{:02}:{:02}",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )
+    };
+    let (start, end) = (local(start), local(end));
+    let mut sb = String::new();
+    sb += "var q = Query.topN(\"historytrmx\",";
+    sb += "                 \"ipsource,bytes\",";
+    sb += &format!("                 \"ipsource = {ips}{dest}\",");
+    sb += &format!("                 \"{start}, {end}\",");
+    sb += "                 \"bytes\",";
+    sb += "                 100000);";
+    sb += "var totalsSent = {};";
+    sb += "var t = q.run(";
+    sb += "  function(row,table) {";
+    sb += "    if(row[0]) {    ";
+    sb += "      totalsSent[row[0]] = row[1];";
+    sb += "    }";
+    sb += "  });";
+    sb += "var q = Query.topN(\"historytrmx\",";
+    sb += "                 \"ipdestination,bytes\",";
+    sb += &format!("                 \"ipdestination = {ips}{src}\",");
+    sb += &format!("                 \"{start}, {end}\",");
+    sb += "                 \"bytes\",";
+    sb += "                 100000);";
+    sb += "var totalsRcvd = {};";
+    sb += "var t = q.run(";
+    sb += "  function(row,table) {";
+    sb += "    if(row[0]) {";
+    sb += "      totalsRcvd[row[0]] = row[1];";
+    sb += "    }";
+    sb += "  });";
+    sb += "for (var addr in totalsSent) {";
+    sb += "    var TS = 0;";
+    sb += "    var TR = 0;";
+    sb += "    if(totalsSent[addr]) TS = totalsSent[addr];";
+    sb += "    if(totalsRcvd[addr]) TR = totalsRcvd[addr];";
+    sb += "    println(addr + \",\" + TS + \",\" + TR);";
+    sb += "}";
+    sb
+}
+
 /// The largest `N` a `Query.topN` may ask for; larger values are refused.
 pub const MAX_TOP_N: u64 = 10_000_000;
 
@@ -473,7 +584,7 @@ fn script_shape(i: &str) -> PResult<'_, Script> {
     if peek(i, W("n")) {
         client_script(i)
     } else if peek(i, W("q")) {
-        cloudstack_script(i)
+        cloudstack_shape(i)
     } else {
         let at = ws(i);
         error(
@@ -617,7 +728,7 @@ fn row_prefix(s: &str, side: Side) -> PResult<'_, String> {
 }
 
 /// The rest of CloudStack's script after its first `var`.
-fn cloudstack_script(i: &str) -> PResult<'_, Script> {
+fn cloudstack_shape(i: &str) -> PResult<'_, Script> {
     let (i, ()) = tokens(i, &[W("q"), P("=")])?;
     let (i, sent) = topn_call(i, Some(Side::Sent))?;
     let (i, ()) = token(P(";"))(i)?;
@@ -1135,53 +1246,18 @@ mod tests {
         )
     }
 
-    /// CloudStack's `getScript`, with the exact spacing of its string building.
+    /// CloudStack's `getScript` for the addresses, zones and local times
+    /// given as text (times as `yyyyMMdd HH:mm:ss` at UTC).
     fn cloudstack_script(ips: &str, incl: &str, excl: &str, start: &str, end: &str) -> String {
-        let mut dest = String::new();
-        let mut src = String::new();
-        if !incl.is_empty() {
-            dest = format!(" & destinationzone = {incl}");
-            src = format!(" & sourcezone = {incl}");
-        }
-        if !excl.is_empty() {
-            dest += &format!(" & destinationzone != {excl}");
-            src += &format!(" & sourcezone != {excl}");
-        }
-        let mut sb = String::new();
-        sb += "var q = Query.topN(\"historytrmx\",";
-        sb += "                 \"ipsource,bytes\",";
-        sb += &format!("                 \"ipsource = {ips}{dest}\",");
-        sb += &format!("                 \"{start}, {end}\",");
-        sb += "                 \"bytes\",";
-        sb += "                 100000);";
-        sb += "var totalsSent = {};";
-        sb += "var t = q.run(";
-        sb += "  function(row,table) {";
-        sb += "    if(row[0]) {    ";
-        sb += "      totalsSent[row[0]] = row[1];";
-        sb += "    }";
-        sb += "  });";
-        sb += "var q = Query.topN(\"historytrmx\",";
-        sb += "                 \"ipdestination,bytes\",";
-        sb += &format!("                 \"ipdestination = {ips}{src}\",");
-        sb += &format!("                 \"{start}, {end}\",");
-        sb += "                 \"bytes\",";
-        sb += "                 100000);";
-        sb += "var totalsRcvd = {};";
-        sb += "var t = q.run(";
-        sb += "  function(row,table) {";
-        sb += "    if(row[0]) {";
-        sb += "      totalsRcvd[row[0]] = row[1];";
-        sb += "    }";
-        sb += "  });";
-        sb += "for (var addr in totalsSent) {";
-        sb += "    var TS = 0;";
-        sb += "    var TR = 0;";
-        sb += "    if(totalsSent[addr]) TS = totalsSent[addr];";
-        sb += "    if(totalsRcvd[addr]) TR = totalsRcvd[addr];";
-        sb += "    println(addr + \",\" + TS + \",\" + TR);";
-        sb += "}";
-        sb
+        let ips: Vec<IpAddr> = ips.split(',').map(|ip| ip.parse().unwrap()).collect();
+        let (incl, excl): (Vec<&str>, Vec<&str>) = (
+            incl.split(',').filter(|z| !z.is_empty()).collect(),
+            excl.split(',').filter(|z| !z.is_empty()).collect(),
+        );
+        let format =
+            time::macros::format_description!("[year][month][day] [hour]:[minute]:[second]");
+        let at = |t: &str| PrimitiveDateTime::parse(t, &format).unwrap().assume_utc();
+        super::cloudstack_script(&ips, &incl, &excl, at(start), at(end), UtcOffset::UTC)
     }
 
     const A: &str = "203.0.113.7";
