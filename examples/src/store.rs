@@ -54,6 +54,14 @@ pub(crate) const SCHEMA_VERSION: i64 = 1;
 /// How long a connection waits for another process's write transaction.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Whether SQLite refused for a lock another connection holds.
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS usage_records (
     id TEXT PRIMARY KEY,
@@ -376,11 +384,36 @@ impl Store {
     }
 
     fn set_up(mut conn: Connection, path: &Path, create: bool) -> Result<Store, StoreError> {
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(|source| StoreError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
+        // SQLite answers "database is locked" at once, without waiting for
+        // the busy timeout, when two connections race to set up a new file
+        // (switching it to WAL needs an exclusive lock both may want): try
+        // again until the busy timeout has passed.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match Store::prepare(&mut conn, path, create) {
+                Err(StoreError::Open { source, .. })
+                    if is_busy(&source) && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(error) => return Err(error),
+                Ok(()) => return Ok(Store { conn }),
+            }
+        }
+    }
+
+    /// Sets the connection's pragmas, and creates the schema of a new file
+    /// when `create`; checks the schema version.
+    fn prepare(conn: &mut Connection, path: &Path, create: bool) -> Result<(), StoreError> {
         let open_error = |source| StoreError::Open {
             path: path.to_owned(),
             source,
         };
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(open_error)?;
         // Fails with "file is not a database" for a file of another kind.
@@ -391,7 +424,7 @@ impl Store {
             conn.query_row("PRAGMA user_version", [], |row| row.get(0))
                 .map_err(open_error)
         };
-        let mut found = version(&conn)?;
+        let mut found = version(conn)?;
         if found == 0 && create {
             // Created under the write lock, so two first runs create it once.
             let tx = conn
@@ -417,7 +450,7 @@ impl Store {
                 expected: SCHEMA_VERSION,
             });
         }
-        Ok(Store { conn })
+        Ok(())
     }
 
     /// The zone's checkpoint: the end of its last committed window, or `None`
@@ -890,6 +923,28 @@ mod tests {
                 row.get(0)
             })
             .unwrap()
+    }
+
+    #[test]
+    fn processes_racing_to_create_one_file_all_open_it() {
+        let dir = tempfile::tempdir().unwrap();
+        for round in 0..40 {
+            let path = dir.path().join(format!("race-{round}.db"));
+            let start = std::sync::Arc::new(std::sync::Barrier::new(12));
+            let openers: Vec<_> = (0..12)
+                .map(|_| {
+                    let (path, start) = (path.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        Store::open(&path).map(|store| store.checkpoint(&zone()))
+                    })
+                })
+                .collect();
+            for opener in openers {
+                let opened = opener.join().unwrap();
+                assert!(matches!(opened, Ok(Ok(None))), "round {round}: {opened:?}");
+            }
+        }
     }
 
     #[test]
