@@ -1,6 +1,7 @@
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::net::IpAddr;
+use std::ops::Range;
 
 use time::{OffsetDateTime, UtcOffset};
 use usage_model::{QueryTag, TimeInterval, TrafficQuery};
@@ -38,14 +39,6 @@ impl Side {
         match self {
             Side::Sent => 's',
             Side::Received => 'r',
-        }
-    }
-
-    /// The flow field holding the address: `ipsource` or `ipdestination`.
-    fn ip_field(self) -> &'static str {
-        match self {
-            Side::Sent => "ipsource",
-            Side::Received => "ipdestination",
         }
     }
 
@@ -136,18 +129,87 @@ impl ScriptRequest {
     /// The form body posted for this request:
     /// `script=<percent-encoded script>&authenticate=basic&resultFormat=txt`.
     pub fn form_body(&self) -> String {
-        let mut body = String::with_capacity(self.script.len() * 2 + 48);
-        body.push_str("script=");
-        body.extend(url::form_urlencoded::byte_serialize(self.script.as_bytes()));
-        body.push_str("&authenticate=basic&resultFormat=txt");
-        body
+        const PREFIX: &[u8] = b"script=";
+        const SUFFIX: &[u8] = b"&authenticate=basic&resultFormat=txt";
+        let script = self.script.as_bytes();
+        let encoded_len = form_encoded_len(script);
+        let mut body =
+            Vec::with_capacity(PREFIX.len() + encoded_len + FORM_ENCODING_SLACK + SUFFIX.len());
+        body.extend_from_slice(PREFIX);
+        write_form_encoded(&mut body, script, encoded_len);
+        body.extend_from_slice(SUFFIX);
+        String::from_utf8(body).unwrap_or_else(|_| unreachable!("form encoding writes ascii only"))
     }
 }
+
+/// How `application/x-www-form-urlencoded` writes each byte, as
+/// `url::form_urlencoded::byte_serialize` does: `[A-Za-z0-9*._-]` as
+/// itself, a space as `+`, any other byte as `%XX` (upper-case hex). Each
+/// entry holds the encoded bytes in its three low bytes (little-endian,
+/// zero-padded) and their count in its high byte.
+const FORM_ENCODING: [u32; 256] = {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut table = [0u32; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        let (encoded, len) = if b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_')
+        {
+            ([b, 0, 0], 1)
+        } else if b == b' ' {
+            ([b'+', 0, 0], 1)
+        } else {
+            ([b'%', HEX[(b >> 4) as usize], HEX[(b & 0x0F) as usize]], 3)
+        };
+        table[byte] = u32::from_le_bytes([encoded[0], encoded[1], encoded[2], len]);
+        byte += 1;
+    }
+    table
+};
+
+/// The length of `bytes` form-encoded (see [`FORM_ENCODING`]).
+fn form_encoded_len(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .map(|&b| (FORM_ENCODING[usize::from(b)] >> 24) as usize)
+        .sum()
+}
+
+/// Bytes [`write_form_encoded`] needs past the encoded text.
+const FORM_ENCODING_SLACK: usize = 3;
+
+/// Appends `bytes` form-encoded (see [`FORM_ENCODING`]), given their
+/// encoded length ([`form_encoded_len`]).
+fn write_form_encoded(out: &mut Vec<u8>, bytes: &[u8], encoded_len: usize) {
+    let start = out.len();
+    // Every byte's table entry is stored whole (four bytes), then the
+    // position moves by the encoded length: no branch per byte. The last
+    // entry's excess lands in the slack, cut off after.
+    out.resize(start + encoded_len + FORM_ENCODING_SLACK, 0);
+    let dest = &mut out[start..];
+    let mut at = 0;
+    for &b in bytes {
+        let entry = FORM_ENCODING[usize::from(b)];
+        dest[at..at + 4].copy_from_slice(&entry.to_le_bytes());
+        at += (entry >> 24) as usize;
+    }
+    out.truncate(start + encoded_len);
+}
+
+/// The parts of one request: (query index, address range) pairs.
+type RequestParts = Vec<(usize, Range<usize>)>;
 
 /// A validated query with its text parts prepared.
 struct PreparedQuery<'q> {
     query: &'q TrafficQuery,
-    ip_texts: Vec<String>,
+    /// The addresses' texts, each followed by a comma.
+    ip_list: String,
+    /// Where each address's text starts in `ip_list`, then `ip_list.len()`.
+    ip_starts: Vec<usize>,
+    /// Per side (as [`Side::BOTH`]): the text between the address list and
+    /// `N` (zone filters, interval, ordering) and the text after `N` (the
+    /// `run` line).
+    sides: [(String, String); 2],
     /// Length of both sides' text for this query with no address and an
     /// empty `N`: the rest is `2 × (addresses, commas, digits of N)`.
     fixed_len: usize,
@@ -158,6 +220,22 @@ impl PreparedQuery<'_> {
     fn chunk_len(&self, count: usize, ip_bytes: usize) -> usize {
         self.fixed_len + 2 * (ip_bytes + count.saturating_sub(1) + decimal_digits(count))
     }
+
+    /// The number of addresses.
+    fn ip_count(&self) -> usize {
+        self.ip_starts.len() - 1
+    }
+
+    /// The text of the `position`-th address.
+    fn ip_text(&self, position: usize) -> &str {
+        self.ip_list_text(position..position + 1)
+    }
+
+    /// The addresses of `range`, comma-separated, as the filter lists them.
+    fn ip_list_text(&self, range: Range<usize>) -> &str {
+        // Every address's text is followed by its comma, left out here.
+        &self.ip_list[self.ip_starts[range.start]..self.ip_starts[range.end] - 1]
+    }
 }
 
 fn decimal_digits(mut value: usize) -> usize {
@@ -167,6 +245,48 @@ fn decimal_digits(mut value: usize) -> usize {
         digits += 1;
     }
     digits
+}
+
+/// Appends `value` in decimal, as `Display` writes it.
+fn push_decimal(out: &mut String, mut value: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    for &digit in &digits[at..] {
+        out.push(char::from(digit));
+    }
+}
+
+/// Appends `ip` as its `Display` form: dotted decimal for IPv4 (written
+/// here, digit by digit), the standard library's text for IPv6.
+fn push_ip(out: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                if octet >= 100 {
+                    out.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    out.push(char::from(b'0' + octet / 10 % 10));
+                }
+                out.push(char::from(b'0' + octet % 10));
+            }
+        }
+        // Writing to a String cannot fail.
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
+    }
 }
 
 /// Turns queries into the fewest requests the configured limits allow.
@@ -215,59 +335,64 @@ pub fn plan_requests(
     let max_ips = config.max_ips_per_query();
     let base_len = SCRIPT_HEADER.len() + SCRIPT_FOOTER.len();
 
-    // Each planned request is a list of (query index, address range).
-    let mut requests: Vec<Vec<(usize, std::ops::Range<usize>)>> = Vec::new();
-    let mut current: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
+    // Each planned request is its script's length and a list of
+    // (query index, address range).
+    let mut requests: Vec<(usize, RequestParts)> = Vec::new();
+    let mut current: RequestParts = Vec::new();
     let mut current_len = base_len;
     for (index, query) in prepared.iter().enumerate() {
         let mut start = 0;
         let mut count = 0;
         let mut ip_bytes = 0;
-        for (position, ip_text) in query.ip_texts.iter().enumerate() {
-            let grown = query.chunk_len(count + 1, ip_bytes + ip_text.len());
+        for (position, starts) in query.ip_starts.windows(2).enumerate() {
+            // The text and its comma.
+            let ip_len = starts[1] - starts[0] - 1;
+            let grown = query.chunk_len(count + 1, ip_bytes + ip_len);
             if count < max_ips && current_len + grown <= limit {
                 count += 1;
-                ip_bytes += ip_text.len();
+                ip_bytes += ip_len;
                 continue;
             }
             if count > 0 {
                 current.push((index, start..position));
                 current_len += query.chunk_len(count, ip_bytes);
             }
-            let single = query.chunk_len(1, ip_text.len());
+            let single = query.chunk_len(1, ip_len);
             if current_len + single > limit && !current.is_empty() {
-                requests.push(std::mem::take(&mut current));
+                requests.push((current_len, std::mem::take(&mut current)));
                 current_len = base_len;
             }
             if current_len + single > limit {
                 return Err(Error::Plan {
                     tag: query.query.tag,
                     reason: format!(
-                        "a script for the single ip {ip_text} takes {} bytes, over the limit of {limit} script bytes per request",
+                        "a script for the single ip {} takes {} bytes, over the limit of {limit} script bytes per request",
+                        query.ip_text(position),
                         current_len + single
                     ),
                 });
             }
             start = position;
             count = 1;
-            ip_bytes = ip_text.len();
+            ip_bytes = ip_len;
         }
         if count > 0 {
-            current.push((index, start..query.ip_texts.len()));
+            current.push((index, start..query.ip_count()));
             current_len += query.chunk_len(count, ip_bytes);
         }
     }
     if !current.is_empty() {
-        requests.push(current);
+        requests.push((current_len, current));
     }
 
     let mut planned = Vec::with_capacity(requests.len());
-    for parts in requests {
-        let mut script = String::from(SCRIPT_HEADER);
+    for (script_len, parts) in requests {
+        let mut script = String::with_capacity(script_len);
+        script.push_str(SCRIPT_HEADER);
         let mut chunks = Vec::with_capacity(parts.len());
         for (index, range) in parts {
             let query = &prepared[index];
-            write_chunk(&mut script, config, query, range.clone())?;
+            write_chunk(&mut script, query, range.clone());
             chunks.push(QueryChunk {
                 tag: query.query.tag,
                 interval: query.query.interval,
@@ -275,6 +400,7 @@ pub fn plan_requests(
             });
         }
         script.push_str(SCRIPT_FOOTER);
+        debug_assert_eq!(script.len(), script_len, "predicted script length");
         planned.push(ScriptRequest { script, chunks });
     }
     tracing::debug!(
@@ -314,22 +440,45 @@ fn prepare_queries<'q>(
         if query.ips.is_empty() {
             return Err(refuse("the query has no ip address".to_owned()));
         }
-        let mut seen = HashSet::with_capacity(query.ips.len());
-        if let Some(ip) = query.ips.iter().find(|ip| !seen.insert(**ip)) {
+        if let Some(ip) = first_repeated(&query.ips) {
             return Err(refuse(format!("ip {ip} appears more than once")));
         }
         let interval_text = ts_interval(interval, config.server_utc_offset()).map_err(refuse)?;
-        let mut empty = String::new();
-        for side in Side::BOTH {
-            write_side(&mut empty, config, query.tag, &interval_text, side, &[], "");
+        let sides = Side::BOTH.map(|side| side_texts(config, query.tag, &interval_text, side));
+        let fixed_len = Side::BOTH
+            .iter()
+            .zip(&sides)
+            .map(|(side, (middle, tail))| side_head(*side).len() + middle.len() + tail.len())
+            .sum();
+        // IPv4 texts take at most 16 bytes with their comma; IPv6 texts are
+        // longer, and the string grows for them.
+        let mut ip_list = String::with_capacity(16 * query.ips.len());
+        let mut ip_starts = Vec::with_capacity(query.ips.len() + 1);
+        for &ip in &query.ips {
+            ip_starts.push(ip_list.len());
+            push_ip(&mut ip_list, ip);
+            ip_list.push(',');
         }
+        ip_starts.push(ip_list.len());
         prepared.push(PreparedQuery {
             query,
-            ip_texts: query.ips.iter().map(ToString::to_string).collect(),
-            fixed_len: empty.len(),
+            ip_list,
+            ip_starts,
+            sides,
+            fixed_len,
         });
     }
     Ok(prepared)
+}
+
+/// The first address of `ips` that repeats an earlier one, if any.
+fn first_repeated(ips: &[IpAddr]) -> Option<IpAddr> {
+    // Plans list their addresses in ascending order: no repeat is possible.
+    if ips.windows(2).all(|pair| pair[0] < pair[1]) {
+        return None;
+    }
+    let mut seen = HashSet::with_capacity(ips.len());
+    ips.iter().find(|ip| !seen.insert(**ip)).copied()
 }
 
 fn on_grid(instant: OffsetDateTime, granularity: time::Duration) -> bool {
@@ -338,58 +487,38 @@ fn on_grid(instant: OffsetDateTime, granularity: time::Duration) -> bool {
 }
 
 /// Writes both sides of one chunk of `query`.
-fn write_chunk(
-    script: &mut String,
-    config: &MonitorConfig,
-    query: &PreparedQuery<'_>,
-    range: std::ops::Range<usize>,
-) -> Result<(), Error> {
-    let ips = &query.ip_texts[range];
-    let interval_text =
-        ts_interval(query.query.interval, config.server_utc_offset()).map_err(|reason| {
-            Error::Plan {
-                tag: query.query.tag,
-                reason,
-            }
-        })?;
-    let n = ips.len().to_string();
-    for side in Side::BOTH {
-        write_side(
-            script,
-            config,
-            query.query.tag,
-            &interval_text,
-            side,
-            ips,
-            &n,
-        );
+fn write_chunk(script: &mut String, query: &PreparedQuery<'_>, range: Range<usize>) {
+    let n = range.len() as u64;
+    let ips = query.ip_list_text(range);
+    for (side, (middle, tail)) in Side::BOTH.into_iter().zip(&query.sides) {
+        script.push_str(side_head(side));
+        script.push_str(ips);
+        script.push_str(middle);
+        push_decimal(script, n);
+        script.push_str(tail);
     }
-    Ok(())
 }
 
-/// Writes the `topN` of one side and the `run` that prints its rows.
-fn write_side(
-    script: &mut String,
+/// The start of a side's `topN`, up to its address list.
+fn side_head(side: Side) -> &'static str {
+    match side {
+        Side::Sent => "q = Query.topN(\"historytrmx\", \"ipsource,bytes\", \"ipsource = ",
+        Side::Received => {
+            "q = Query.topN(\"historytrmx\", \"ipdestination,bytes\", \"ipdestination = "
+        }
+    }
+}
+
+/// The texts of one side's `topN` after its address list, up to `N`, and
+/// after `N`: `(zone filters, interval and ordering, the run line)`.
+fn side_texts(
     config: &MonitorConfig,
     tag: QueryTag,
     interval_text: &str,
     side: Side,
-    ips: &[String],
-    n: &str,
-) {
-    let ip_field = side.ip_field();
+) -> (String, String) {
     let zone_field = side.zone_field();
-    // Writing to a String cannot fail.
-    let _ = write!(
-        script,
-        "q = Query.topN(\"historytrmx\", \"{ip_field},bytes\", \"{ip_field} = "
-    );
-    for (i, ip) in ips.iter().enumerate() {
-        if i > 0 {
-            script.push(',');
-        }
-        script.push_str(ip);
-    }
+    let mut middle = String::new();
     for (zones, operator) in [
         (config.include_zones(), "="),
         (config.exclude_zones(), "!="),
@@ -397,19 +526,21 @@ fn write_side(
         if zones.is_empty() {
             continue;
         }
-        let _ = write!(script, " & {zone_field} {operator} ");
+        // Writing to a String cannot fail.
+        let _ = write!(middle, " & {zone_field} {operator} ");
         for (i, zone) in zones.iter().enumerate() {
             if i > 0 {
-                script.push(',');
+                middle.push(',');
             }
-            script.push_str(zone.as_str());
+            middle.push_str(zone.as_str());
         }
     }
-    let _ = write!(
-        script,
-        "\", \"{interval_text}\", \"bytes\", {n});\nq.run(function(row, table) {{ if (row[0]) {{ println(\"{letter},{tag},\" + row[0] + \",\" + row[1]); n++; }} }});\n",
+    let _ = write!(middle, "\", \"{interval_text}\", \"bytes\", ");
+    let tail = format!(
+        ");\nq.run(function(row, table) {{ if (row[0]) {{ println(\"{letter},{tag},\" + row[0] + \",\" + row[1]); n++; }} }});\n",
         letter = side.letter(),
     );
+    (middle, tail)
 }
 
 /// `"yyyyMMdd HH:mm:ss, yyyyMMdd HH:mm:ss"` (without quotes) in `offset`.
@@ -736,7 +867,7 @@ println("end," + n);"#;
             let queries = [hour_query(4_000_000_000, ips)];
             let prepared = prepare_queries(&config, &queries).unwrap();
             let request = &plan_requests(&config, &queries).unwrap()[0];
-            let ip_bytes: usize = prepared[0].ip_texts.iter().map(String::len).sum();
+            let ip_bytes: usize = (0..=count).map(|i| prepared[0].ip_text(i).len()).sum();
             assert_eq!(
                 request.script().len(),
                 SCRIPT_HEADER.len()
@@ -898,5 +1029,164 @@ println("end," + n);"#;
                 proptest::prop_assert!(pair[0].script().len() + query.chunk_len(1, first_ip.len()) > max_bytes);
             }
         }
+    }
+
+    /// The script of `request` as the straightforward writer makes it:
+    /// `Display` for every address and number, `format!` for every part.
+    fn reference_script(config: &MonitorConfig, request: &ScriptRequest) -> String {
+        let mut script = String::from(SCRIPT_HEADER);
+        for chunk in request.chunks() {
+            let interval_text = ts_interval(chunk.interval(), config.server_utc_offset()).unwrap();
+            let ips: Vec<String> = chunk.ips().iter().map(ToString::to_string).collect();
+            for side in Side::BOTH {
+                let ip_field = match side {
+                    Side::Sent => "ipsource",
+                    Side::Received => "ipdestination",
+                };
+                let mut filter = format!("{ip_field} = {}", ips.join(","));
+                for (zones, operator) in [
+                    (config.include_zones(), "="),
+                    (config.exclude_zones(), "!="),
+                ] {
+                    if !zones.is_empty() {
+                        let zones: Vec<&str> = zones.iter().map(|z| z.as_str()).collect();
+                        filter +=
+                            &format!(" & {} {operator} {}", side.zone_field(), zones.join(","));
+                    }
+                }
+                script += &format!(
+                    "q = Query.topN(\"historytrmx\", \"{ip_field},bytes\", \"{filter}\", \"{interval_text}\", \"bytes\", {});\nq.run(function(row, table) {{ if (row[0]) {{ println(\"{},{},\" + row[0] + \",\" + row[1]); n++; }} }});\n",
+                    ips.len(),
+                    side.letter(),
+                    chunk.tag(),
+                );
+            }
+        }
+        script + SCRIPT_FOOTER
+    }
+
+    fn any_ip() -> impl proptest::strategy::Strategy<Value = IpAddr> {
+        use proptest::prelude::*;
+        prop_oneof![
+            any::<[u8; 4]>().prop_map(IpAddr::from),
+            any::<[u8; 16]>().prop_map(IpAddr::from),
+            // IPv4-mapped and -compatible addresses, runs of zeros.
+            any::<[u8; 4]>()
+                .prop_map(|v4| IpAddr::V6(std::net::Ipv4Addr::from(v4).to_ipv6_mapped())),
+            (any::<[u16; 2]>(), 0usize..8).prop_map(|(words, at)| {
+                let mut segments = [0u16; 8];
+                segments[at] = words[0];
+                segments[7 - at] = words[1];
+                IpAddr::from(segments)
+            }),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+
+        /// The script is exactly what the straightforward writer makes, and
+        /// its length is the predicted one.
+        #[test]
+        fn scripts_match_the_straightforward_writer(
+            max_ips in 1usize..30,
+            max_bytes in 1_500usize..20_000,
+            include in proptest::collection::vec("[A-Za-z0-9_.-]{1,8}", 0..3),
+            exclude in proptest::collection::vec("[A-Za-z0-9_.-]{1,8}", 0..3),
+            offset_minutes in -12 * 60i32..=14 * 60,
+            queries in proptest::collection::vec(
+                (proptest::collection::btree_set(any_ip(), 1..40), 0u32..4_000_000_000, 0i64..48, 1i64..48),
+                1..5,
+            ),
+            shuffle in proptest::prelude::any::<bool>(),
+        ) {
+            let offset = UtcOffset::from_whole_seconds(offset_minutes * 60).unwrap();
+            let config = config(|b| {
+                b.max_ips_per_query(max_ips)
+                    .max_script_bytes(max_bytes)
+                    .include_zones(include)
+                    .exclude_zones(exclude)
+                    .server_utc_offset(offset)
+            });
+            let mut tags = HashSet::new();
+            let queries: Vec<TrafficQuery> = queries
+                .into_iter()
+                .filter(|(_, tag, _, _)| tags.insert(*tag))
+                .map(|(ips, tag, start_hours, hours)| {
+                    let start = datetime!(2026-11-01 00:00 UTC) + time::Duration::hours(start_hours);
+                    let mut ips: Vec<IpAddr> = ips.into_iter().collect();
+                    if shuffle {
+                        ips.reverse();
+                    }
+                    TrafficQuery {
+                        tag: QueryTag(tag),
+                        interval: TimeInterval::new(start, start + time::Duration::hours(hours)).unwrap(),
+                        ips,
+                    }
+                })
+                .collect();
+            let requests = plan_requests(&config, &queries).unwrap();
+            check_plan(&config, &queries, &requests);
+            for request in &requests {
+                proptest::prop_assert_eq!(request.script(), reference_script(&config, request));
+            }
+        }
+
+        /// The form body is `url::form_urlencoded`'s encoding, byte for byte.
+        #[test]
+        fn form_encoding_matches_url(text in "\\PC{0,200}", bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            for input in [text.into_bytes(), bytes] {
+                let mut ours = b"x".to_vec();
+                write_form_encoded(&mut ours, &input, form_encoded_len(&input));
+                let expected: String = url::form_urlencoded::byte_serialize(&input).collect();
+                proptest::prop_assert_eq!(&ours[1..], expected.as_bytes());
+                proptest::prop_assert_eq!(form_encoded_len(&input), expected.len());
+            }
+        }
+
+        /// Addresses and numbers are written as `Display` writes them.
+        #[test]
+        fn ips_and_numbers_match_display(ip in any_ip(), value in proptest::prelude::any::<u64>(), small in 0u64..1000) {
+            let mut text = String::from("x");
+            push_ip(&mut text, ip);
+            proptest::prop_assert_eq!(&text[1..], ip.to_string());
+            for number in [value, small] {
+                let mut text = String::new();
+                push_decimal(&mut text, number);
+                proptest::prop_assert_eq!(text, number.to_string());
+            }
+        }
+    }
+
+    #[test]
+    fn form_body_of_a_whole_script_matches_url() {
+        let config = config(|b| b.exclude_zones(["INTERNAL"]));
+        let mut ips = ipv4s(300);
+        ips.push(ip("2001:db8::abcd:1"));
+        for request in plan_requests(&config, &[hour_query(12, ips)]).unwrap() {
+            let expected: String =
+                url::form_urlencoded::byte_serialize(request.script().as_bytes()).collect();
+            assert_eq!(
+                request.form_body(),
+                format!("script={expected}&authenticate=basic&resultFormat=txt")
+            );
+        }
+    }
+
+    #[test]
+    fn repeated_addresses_out_of_order_are_found() {
+        let ips = [
+            ip("10.0.0.3"),
+            ip("10.0.0.1"),
+            ip("10.0.0.2"),
+            ip("10.0.0.1"),
+            ip("10.0.0.3"),
+        ];
+        assert_eq!(first_repeated(&ips), Some(ip("10.0.0.1")));
+        assert_eq!(first_repeated(&ips[..3]), None);
+        assert_eq!(
+            first_repeated(&[ip("10.0.0.1"), ip("10.0.0.1")]),
+            Some(ip("10.0.0.1"))
+        );
     }
 }

@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use ip_interval::GridPoint;
 use time::{Duration, OffsetDateTime};
 use usage_model::{
-    AccountId, ByteCounts, Checkpoint, CollectionWindow, Ownership, QueryTag, TimeInterval,
-    TrafficAnswer, TrafficQuery, UsageRecord, UsageType, ZoneId,
+    AccountId, ByteCounts, Checkpoint, CollectionWindow, Ownership, QueryTag, RecordIdPrefix,
+    TimeInterval, TrafficAnswer, TrafficQuery, UsageRecord, UsageType, ZoneId,
 };
 
 use crate::grid::Grid;
@@ -449,15 +449,18 @@ impl QueryPlan {
         }
         // Records go by account, address and start. Within one account and
         // address, tags follow the pieces' starts.
-        billed.sort_unstable_by_key(|b| (b.order, b.tag));
+        // `(order, tag)` as one number: one comparison per pair.
+        billed.sort_unstable_by_key(|b| u128::from(b.order) << 32 | u128::from(b.tag.0));
 
         let mut records: Vec<UsageRecord> = Vec::with_capacity(billed.len());
-        let mut totals: BTreeMap<AccountId, ByteCounts> = BTreeMap::new();
+        let mut totals: Vec<(AccountId, ByteCounts)> = Vec::new();
         for run in billed.chunk_by(|a, b| a.account() == b.account()) {
             let Some(account) = self.accounts.get(run[0].account()) else {
                 unreachable!("every holder of a piece is ranked");
             };
             let mut total = ByteCounts::ZERO;
+            // The zone and account open every record id of the run: hash them once.
+            let id_prefix = RecordIdPrefix::new(&self.zone, account);
             for b in run {
                 let Some(query) = self.queries.get(b.tag.0 as usize) else {
                     unreachable!("query tags index the queries");
@@ -474,20 +477,24 @@ impl QueryPlan {
                         right: add,
                     })?;
                 }
-                records.push(UsageRecord::new(
-                    self.zone.clone(),
-                    account.clone(),
-                    b.ip,
-                    query.interval.start(),
-                    query.interval.end(),
-                    b.bytes,
-                ));
+                let (start, end) = (query.interval.start(), query.interval.end());
+                records.push(UsageRecord {
+                    id: id_prefix.id(b.ip, start, end),
+                    zone: self.zone.clone(),
+                    account: account.clone(),
+                    ip: b.ip,
+                    start,
+                    end,
+                    bytes_sent: b.bytes.sent,
+                    bytes_received: b.bytes.received,
+                });
             }
-            totals.insert(account.clone(), total);
+            totals.push((account.clone(), total));
         }
         Ok(CycleOutcome {
             records,
-            totals,
+            // Each account has one run: no key repeats.
+            totals: totals.into_iter().collect(),
             checkpoint: Checkpoint {
                 zone: self.zone.clone(),
                 at: self.window.end(),

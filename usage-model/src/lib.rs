@@ -71,7 +71,8 @@ pub use crate::events_jsonl::{EventReader, read_events, write_events};
 pub use crate::fast_hash::{FastHashBuilder, FastHasher};
 pub use crate::ids::{AccountId, ZoneId};
 pub use crate::record::{
-    Checkpoint, CollectionWindow, Ownership, ParseRecordIdError, RecordId, UsageRecord, UsageType,
+    Checkpoint, CollectionWindow, Ownership, ParseRecordIdError, RecordId, RecordIdPrefix,
+    UsageRecord, UsageType,
 };
 pub use crate::traffic::{ByteCounts, QueryTag, TrafficAnswer, TrafficQuery};
 
