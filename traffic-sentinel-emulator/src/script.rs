@@ -476,6 +476,34 @@ enum Tok {
 }
 use Tok::{P, W};
 
+/// `q.run(function(row, table) { if (row[0]) {`: how both script shapes start
+/// handling a row.
+const RUN_IF_ROW0: [Tok; 19] = [
+    W("q"),
+    P("."),
+    W("run"),
+    P("("),
+    W("function"),
+    P("("),
+    W("row"),
+    P(","),
+    W("table"),
+    P(")"),
+    P("{"),
+    W("if"),
+    P("("),
+    W("row"),
+    P("["),
+    P("0"),
+    P("]"),
+    P(")"),
+    P("{"),
+];
+/// `row[0]`.
+const ROW0: [Tok; 4] = [W("row"), P("["), P("0"), P("]")];
+/// `row[1]`.
+const ROW1: [Tok; 4] = [W("row"), P("["), P("1"), P("]")];
+
 /// Skips whitespace, then matches `t`.
 fn token(t: Tok) -> impl Fn(&str) -> PResult<'_, ()> {
     move |i: &str| {
@@ -635,28 +663,8 @@ fn client_script(i: &str) -> PResult<'_, Script> {
 /// `q.run(function(row, table) { if (row[0]) { println("s,7," + row[0] + "," + row[1]); n++; } })`,
 /// returning the printed prefix (`s,7,`).
 fn client_run(i: &str, side: Side) -> PResult<'_, String> {
-    const ROW0: [Tok; 4] = [W("row"), P("["), P("0"), P("]")];
-    const ROW1: [Tok; 4] = [W("row"), P("["), P("1"), P("]")];
-    let (i, ()) = tokens(
-        i,
-        &[
-            W("q"),
-            P("."),
-            W("run"),
-            P("("),
-            W("function"),
-            P("("),
-            W("row"),
-            P(","),
-            W("table"),
-            P(")"),
-            P("{"),
-            W("if"),
-            P("("),
-        ],
-    )?;
-    let (i, ()) = tokens(i, &ROW0)?;
-    let (i, ()) = tokens(i, &[P(")"), P("{"), W("println"), P("(")])?;
+    let (i, ()) = tokens(i, &RUN_IF_ROW0)?;
+    let (i, ()) = tokens(i, &[W("println"), P("(")])?;
     let (i, prefix) = string_with(i, |s| row_prefix(s, side))?;
     let (i, ()) = token(P("+"))(i)?;
     let (i, ()) = tokens(i, &ROW0)?;
@@ -802,7 +810,7 @@ fn cloudstack_shape(i: &str) -> PResult<'_, Script> {
 
 /// `var totals = {}; var t = q.run(function(row,table) { if(row[0]) { totals[row[0]] = row[1]; } });`
 fn cloudstack_run<'a>(i: &'a str, totals: &'static str) -> PResult<'a, ()> {
-    tokens(
+    let (i, ()) = tokens(
         i,
         &[
             W("var"),
@@ -814,44 +822,14 @@ fn cloudstack_run<'a>(i: &'a str, totals: &'static str) -> PResult<'a, ()> {
             W("var"),
             W("t"),
             P("="),
-            W("q"),
-            P("."),
-            W("run"),
-            P("("),
-            W("function"),
-            P("("),
-            W("row"),
-            P(","),
-            W("table"),
-            P(")"),
-            P("{"),
-            W("if"),
-            P("("),
-            W("row"),
-            P("["),
-            P("0"),
-            P("]"),
-            P(")"),
-            P("{"),
-            W(totals),
-            P("["),
-            W("row"),
-            P("["),
-            P("0"),
-            P("]"),
-            P("]"),
-            P("="),
-            W("row"),
-            P("["),
-            P("1"),
-            P("]"),
-            P(";"),
-            P("}"),
-            P("}"),
-            P(")"),
-            P(";"),
         ],
-    )
+    )?;
+    let (i, ()) = tokens(i, &RUN_IF_ROW0)?;
+    let (i, ()) = tokens(i, &[W(totals), P("[")])?;
+    let (i, ()) = tokens(i, &ROW0)?;
+    let (i, ()) = tokens(i, &[P("]"), P("=")])?;
+    let (i, ()) = tokens(i, &ROW1)?;
+    tokens(i, &[P(";"), P("}"), P("}"), P(")"), P(";")])
 }
 
 fn end_of_script(i: &str) -> PResult<'_, ()> {
