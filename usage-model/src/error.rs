@@ -80,6 +80,13 @@ pub enum Error {
         /// The instant that was refused.
         at: OffsetDateTime,
     },
+    /// A grid step that is not a positive whole number of seconds of at most
+    /// 366 days.
+    #[error("invalid grid {value:?}: must be a positive whole number of seconds, at most 366 days")]
+    InvalidGrid {
+        /// The step that was refused.
+        value: String,
+    },
     /// A deserialized [`UsageRecord`](crate::UsageRecord) carries an id that
     /// is not the id of its `(zone, account, ip, start, end)`.
     #[error("record id {found} does not match its fields (expected {expected})")]

@@ -59,6 +59,7 @@ mod error;
 mod event;
 mod events_jsonl;
 mod fast_hash;
+mod grid;
 mod ids;
 mod json;
 mod record;
@@ -69,6 +70,7 @@ pub use crate::error::Error;
 pub use crate::event::{IpEvent, IpEventKind};
 pub use crate::events_jsonl::{EventReader, read_events, write_events};
 pub use crate::fast_hash::{FastHashBuilder, FastHasher};
+pub use crate::grid::Grid;
 pub use crate::ids::{AccountId, ZoneId};
 pub use crate::record::{
     Checkpoint, CollectionWindow, Ownership, ParseRecordIdError, RecordId, RecordIdPrefix,
