@@ -36,7 +36,7 @@ use usage_model::{
 };
 
 /// The grid of the benchmarks' plans: 60 s, Traffic Sentinel's minute data.
-pub const BENCH_GRID: Duration = Duration::seconds(60);
+pub const BENCH_GRID: usage_model::Grid = usage_model::Grid::MINUTELY;
 
 /// The number of distinct accounts addresses are handed to.
 pub const ACCOUNTS: u64 = 1_000;
@@ -604,9 +604,13 @@ mod tests {
             usage_correlator::LedgerOptions::new(),
             log.events.clone(),
         );
-        let plan =
-            usage_correlator::QueryPlan::new(&ledger, &log.zone, log.window, Duration::hours(1))
-                .unwrap();
+        let plan = usage_correlator::QueryPlan::new(
+            &ledger,
+            &log.zone,
+            log.window,
+            usage_model::Grid::HOURLY,
+        )
+        .unwrap();
         assert_eq!(plan.piece_count(), 200);
         assert!(ledger.anomalies().is_empty());
     }

@@ -6,13 +6,13 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use time::{Duration, OffsetDateTime, UtcOffset};
 use traffic_sentinel_emulator::{Fault, Times};
-use usage_model::{AccountId, ZoneId};
+use usage_model::{AccountId, Grid, ZoneId};
 
 use crate::error::CliError;
 use crate::report::{Format, Grouping};
 use crate::units::{
-    parse_duration, parse_fault, parse_fault_times, parse_monitor_url, parse_std_duration,
-    parse_time, parse_ts_zone, parse_utc_offset,
+    parse_duration, parse_fault, parse_fault_times, parse_grid, parse_monitor_url,
+    parse_std_duration, parse_time, parse_ts_zone, parse_utc_offset,
 };
 
 /// Bill guest-network traffic measured by inMon Traffic Sentinel to the
@@ -104,9 +104,15 @@ pub(crate) struct EmulateArgs {
 /// The billing options shared by `collect` and `plan`.
 #[derive(Debug, Args)]
 pub(crate) struct BillingArgs {
-    /// Traffic Sentinel bucket size (the grid every boundary is floored to), in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 3600, value_parser = clap::value_parser!(u32).range(1..))]
-    pub(crate) granularity: u32,
+    /// Traffic Sentinel's bucket size: seconds or a duration (60, 1m, 1h).
+    ///
+    /// It must be the server's real bucket size (3600 for its hourly
+    /// historical view, 60 where the view holds minute data): a finer grid
+    /// bills the bytes of a bucket in which an address changed hands to both
+    /// holders; a coarser one moves bytes to whoever holds the address when
+    /// the bucket closes. It must divide a day.
+    #[arg(long, value_name = "G", default_value = "3600", value_parser = parse_grid)]
+    pub(crate) granularity: Grid,
     /// Longest window one collection cycle covers.
     #[arg(long, value_name = "DUR", default_value = "1d", value_parser = parse_duration)]
     pub(crate) max_window: Duration,
@@ -122,13 +128,6 @@ pub(crate) struct BillingArgs {
     /// Account never billed (e.g. a system account); repeatable.
     #[arg(long = "exclude-account", value_name = "ID")]
     pub(crate) exclude_accounts: Vec<AccountId>,
-}
-
-impl BillingArgs {
-    /// The grid as a duration.
-    pub(crate) fn grid(&self) -> Duration {
-        Duration::seconds(i64::from(self.granularity))
-    }
 }
 
 /// Flags of `collect`.
@@ -356,8 +355,7 @@ mod tests {
         assert_eq!(a.zone.as_str(), "zone-1");
         assert_eq!((a.from, a.until), (None, None));
         assert_eq!(a.lag, Duration::hours(2));
-        assert_eq!(a.billing.granularity, 3600);
-        assert_eq!(a.billing.grid(), Duration::hours(1));
+        assert_eq!(a.billing.granularity, Grid::HOURLY);
         assert_eq!(a.billing.max_window, Duration::days(1));
         assert_eq!(a.billing.include_zones, ["EXTERNAL"]);
         assert!(a.billing.exclude_zones.is_empty());
@@ -396,7 +394,7 @@ mod tests {
         assert_eq!(a.from, Some(datetime!(2026-11-01 00:00 UTC)));
         assert_eq!(a.until, Some(datetime!(2026-11-03 00:00 UTC)));
         assert_eq!(a.lag, Duration::minutes(90));
-        assert_eq!(a.billing.granularity, 60);
+        assert_eq!(a.billing.granularity, Grid::MINUTELY);
         assert_eq!(a.billing.max_window, Duration::hours(6));
         assert_eq!(a.billing.include_zones, ["EXTERNAL", "DMZ"]);
         assert_eq!(a.billing.exclude_zones, ["INTERNAL"]);
@@ -495,7 +493,7 @@ mod tests {
         assert_eq!(a.from, datetime!(2026-11-01 00:00 UTC));
         assert_eq!(a.until, datetime!(2026-11-02 00:00 UTC));
         assert_eq!(a.monitor, "http://127.0.0.1:8080");
-        assert_eq!(a.billing.granularity, 3600);
+        assert_eq!(a.billing.granularity, Grid::HOURLY);
         assert!(
             parse(&["plan", "--events", "e", "--zone", "z"]).is_err(),
             "--from/--until required"

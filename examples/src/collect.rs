@@ -1,10 +1,10 @@
 //! Collection cycles: each window is planned, asked of Traffic Sentinel,
 //! joined into records and committed with its checkpoint in one transaction.
 
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 use traffic_sentinel_client::TrafficSentinelClient;
 use usage_correlator::{Anomaly, OwnershipLedger, QueryPlan};
-use usage_model::{CollectionWindow, TrafficAnswer, ZoneId};
+use usage_model::{CollectionWindow, Grid, TrafficAnswer, ZoneId};
 
 use crate::error::CliError;
 use crate::progress::Progress;
@@ -22,7 +22,7 @@ pub(crate) struct Collection<'a> {
     /// The zone collected.
     pub(crate) zone: &'a ZoneId,
     /// The grid every boundary is floored to.
-    pub(crate) grid: Duration,
+    pub(crate) grid: Grid,
 }
 
 /// The sums over the windows of one run.

@@ -99,7 +99,7 @@ pub(crate) fn collect(args: &CollectArgs) -> Result<(), CliError> {
         builder = builder.credentials(user.clone(), args.password()?.unwrap_or_default());
     }
     let config = builder.build().map_err(CliError::Monitor)?;
-    let grid = args.billing.grid();
+    let grid = args.billing.granularity;
     let schedule = Schedule::new()
         .settle_lag(args.lag)
         .max_window(args.billing.max_window)
@@ -129,14 +129,14 @@ pub(crate) fn collect(args: &CollectArgs) -> Result<(), CliError> {
         (None, Some(from)) => from,
         (None, None) => return Err(CliError::NoStart { zone: zone.clone() }),
     };
-    let windows = schedule.windows_between(start, until)?;
+    let windows: Vec<_> = schedule.windows_between(start, until)?.collect();
     if let (Some(checkpoint), Some(first)) = (checkpoint, windows.first())
         && first.start() != checkpoint
     {
         return Err(CliError::CheckpointOffGrid {
             zone: zone.clone(),
             checkpoint,
-            granularity: args.billing.granularity,
+            granularity: args.billing.granularity.seconds(),
         });
     }
     let (Some(first), Some(last)) = (windows.first(), windows.last()) else {
@@ -183,11 +183,12 @@ pub(crate) fn plan(args: &PlanArgs) -> Result<(), CliError> {
     let config = monitor_config(&args.monitor, &args.billing)
         .build()
         .map_err(CliError::Monitor)?;
-    let grid = args.billing.grid();
-    let windows = Schedule::new()
+    let grid = args.billing.granularity;
+    let windows: Vec<_> = Schedule::new()
         .max_window(args.billing.max_window)
         .grid(grid)
-        .windows_between(args.from, args.until)?;
+        .windows_between(args.from, args.until)?
+        .collect();
     let mut out = format!(
         "plan of zone {} from {} to {}: {} window(s) on a {} s grid; requests go to POST {}\n",
         args.zone,
@@ -393,7 +394,7 @@ fn monitor_config(url: &str, billing: &BillingArgs) -> MonitorConfigBuilder {
         .include_zones(billing.include_zones.iter().cloned())
         .exclude_zones(billing.exclude_zones.iter().cloned())
         .server_utc_offset(billing.server_utc_offset)
-        .granularity(billing.grid())
+        .granularity(billing.granularity.step())
 }
 
 /// The async runtime of a command: two worker threads are plenty for one

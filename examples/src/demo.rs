@@ -11,7 +11,7 @@ use time::{Duration, OffsetDateTime};
 use traffic_sentinel_client::{MonitorConfig, TrafficSentinelClient};
 use traffic_sentinel_emulator::{Emulator, EmulatorOptions, Flow, FlowHistory, Side, ZoneFilter};
 use usage_correlator::{LedgerOptions, OwnershipLedger, Schedule};
-use usage_model::{AccountId, ByteCounts, IpEvent, IpEventKind, UsageRecord, ZoneId};
+use usage_model::{AccountId, ByteCounts, Grid, IpEvent, IpEventKind, UsageRecord, ZoneId};
 
 use crate::cli::DemoArgs;
 use crate::collect::Collection;
@@ -30,7 +30,7 @@ const BILLABLE_ZONE: &str = "EXTERNAL";
 /// A zone whose traffic must not be billed.
 const OTHER_ZONE: &str = "INTERNAL";
 /// The billing grid: Traffic Sentinel's hourly view.
-const GRID: Duration = Duration::HOUR;
+const GRID: Grid = Grid::HOURLY;
 /// The emulator's bucket size: minute data.
 const BUCKET: Duration = Duration::MINUTE;
 /// The first instant billed.
@@ -102,16 +102,17 @@ async fn collect_and_check(
     db: &std::path::Path,
 ) -> Result<DemoOutcome, CliError> {
     let config = MonitorConfig::builder(emulator.url().as_str())
-        .granularity(GRID)
+        .granularity(GRID.step())
         .build()
         .map_err(CliError::Monitor)?;
     let client = TrafficSentinelClient::new(config).map_err(CliError::Monitor)?;
     let ledger = OwnershipLedger::from_events(LedgerOptions::new(), data.events.iter().cloned());
-    let windows = Schedule::new()
+    let windows: Vec<_> = Schedule::new()
         .grid(GRID)
         .max_window(Duration::DAY)
         .settle_lag(Duration::ZERO)
-        .windows_between(data.start, data.end)?;
+        .windows_between(data.start, data.end)?
+        .collect();
     let mut store = Store::open(db)?;
     let collection = Collection {
         ledger: &ledger,
@@ -496,7 +497,7 @@ impl Conservation {
             let mut holder: Option<&AccountId> = None;
             let mut bucket = data.start;
             while bucket < data.end {
-                let bucket_end = bucket + GRID;
+                let bucket_end = bucket + GRID.step();
                 let last_instant = bucket_end - Duration::NANOSECOND;
                 while let Some(event) = events.get(next).filter(|e| e.at <= last_instant) {
                     holder = match event.kind {

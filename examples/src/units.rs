@@ -103,6 +103,25 @@ pub(crate) fn parse_std_duration(text: &str) -> Result<std::time::Duration, Stri
     Ok(duration.unsigned_abs())
 }
 
+/// Parses a Traffic Sentinel bucket size: whole seconds (`60`, `3600`) or a
+/// duration as [`parse_duration`] reads it (`1m`, `1h`). It must divide a day.
+///
+/// # Errors
+///
+/// A message naming the expected form, or why the size is refused.
+pub(crate) fn parse_grid(text: &str) -> Result<usage_model::Grid, String> {
+    let trimmed = text.trim();
+    let seconds = if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()) {
+        trimmed
+            .parse::<u64>()
+            .map_err(|_| format!("granularity {trimmed:?} is too large"))?
+    } else {
+        let duration = parse_duration(trimmed)?;
+        u64::try_from(duration.whole_seconds()).map_err(|_| "negative".to_owned())?
+    };
+    usage_model::Grid::from_seconds(seconds).map_err(|e| e.to_string())
+}
+
 /// Parses a UTC offset: `Z`, `+00:00`, `+05:30`, `-08:00`.
 ///
 /// # Errors

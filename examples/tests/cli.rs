@@ -176,7 +176,7 @@ fn version_and_help() {
         "--from <T>",
         "--until <T>",
         "--lag <DUR>",
-        "--granularity <SECS>",
+        "--granularity <G>",
         "--max-window <DUR>",
         "--include-zones <Z,..>",
         "--exclude-zones <Z,..>",

@@ -676,10 +676,11 @@ fn plan_prints_the_exact_scripts_without_network() {
             time::macros::datetime!(2026-11-01 00:00 UTC),
             time::macros::datetime!(2026-11-01 06:00 UTC),
         )
-        .unwrap();
+        .unwrap()
+        .collect::<Vec<_>>();
     assert_eq!(windows.len(), 2);
     for window in windows {
-        let plan = QueryPlan::new(&ledger, &zone, window, Duration::hours(1)).unwrap();
+        let plan = QueryPlan::new(&ledger, &zone, window, usage_model::Grid::HOURLY).unwrap();
         let requests = plan_requests(&config, plan.queries()).unwrap();
         assert_eq!(requests.len(), 1);
         let script = requests[0].script();

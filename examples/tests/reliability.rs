@@ -787,7 +787,7 @@ fn account_and_zone_ids_never_reach_a_script() {
             .unwrap();
         let mut scripts = 0;
         for window in windows {
-            let plan = QueryPlan::new(&ledger, &zone, window, Duration::HOUR).unwrap();
+            let plan = QueryPlan::new(&ledger, &zone, window, usage_model::Grid::HOURLY).unwrap();
             for request in plan_requests(&config, plan.queries()).unwrap() {
                 let script = request.script();
                 scripts += 1;

@@ -14,12 +14,6 @@ use crate::display::{Instant, Span};
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The grid step is zero or negative.
-    #[error("grid step {} is not positive", Span(*.grid))]
-    InvalidGrid {
-        /// The step that was given.
-        grid: Duration,
-    },
     /// The settle lag is negative.
     #[error("settle lag {} is negative", Span(*.lag))]
     NegativeSettleLag {
@@ -59,6 +53,21 @@ pub enum Error {
         /// The grid step or offset that was applied to it.
         by: Duration,
     },
+    /// An explicit end of collection later than `now - settle_lag`.
+    #[error(
+        "end {} is after now minus the settle lag of {} ({}): traffic that is not settled is never collected",
+        Instant(*.until),
+        Span(*.lag),
+        Instant(*.settled)
+    )]
+    UntilNotSettled {
+        /// The end asked for.
+        until: OffsetDateTime,
+        /// `now - settle_lag`: the latest end allowed.
+        settled: OffsetDateTime,
+        /// The settle lag.
+        lag: Duration,
+    },
     /// A plan would need more queries than there are query tags (`u32`).
     #[error("plan needs more than {count} queries, more than query tags can number")]
     TooManyQueries {
@@ -75,10 +84,12 @@ pub enum Error {
     },
     /// Summing an account's bytes of one usage type overflowed `u64`.
     #[error(
-        "byte count overflow totalling usage type {} of account {account}: {left} + {right}",
+        "byte count overflow totalling usage type {} of account {account} in zone {zone}: {left} + {right}",
         .usage.code()
     )]
     TotalOverflow {
+        /// The zone of the account.
+        zone: usage_model::ZoneId,
         /// The account whose total overflowed.
         account: AccountId,
         /// The usage type (4 sent, 5 received).

@@ -31,8 +31,9 @@
 //!
 //! // 2. The window due: from the checkpoint to now minus the settle lag.
 //! let schedule = Schedule::new(); // 1 h grid, 2 h lag, 1 day windows
-//! let windows = schedule
-//!     .due_windows(datetime!(2026-11-01 00:00 UTC), datetime!(2026-11-01 08:15 UTC))?;
+//! let windows: Vec<_> = schedule
+//!     .due_windows(datetime!(2026-11-01 00:00 UTC), datetime!(2026-11-01 08:15 UTC))?
+//!     .collect();
 //! assert_eq!(windows.len(), 1); // [00:00, 06:00)
 //!
 //! // 3. The plan: one query per distinct [start, end).
@@ -88,15 +89,18 @@
 //! [`UsageRecord`]: usage_model::UsageRecord
 //! [`Checkpoint`]: usage_model::Checkpoint
 
+mod anomaly;
+mod digest;
 mod display;
 mod error;
-mod grid;
-mod history;
 mod ledger;
 mod plan;
+mod replay;
 mod schedule;
 
+pub use crate::anomaly::{Anomaly, AnomalyKind};
+pub use crate::digest::{Digest, ParseDigestError};
 pub use crate::error::Error;
-pub use crate::ledger::{Anomaly, AnomalyKind, LedgerOptions, OwnershipLedger};
+pub use crate::ledger::{LedgerOptions, OwnershipLedger};
 pub use crate::plan::{CycleOutcome, QueryPlan};
-pub use crate::schedule::Schedule;
+pub use crate::schedule::{Schedule, Windows};

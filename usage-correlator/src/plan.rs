@@ -4,13 +4,13 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use ip_interval::GridPoint;
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 use usage_model::{
-    AccountId, ByteCounts, Checkpoint, CollectionWindow, Ownership, QueryTag, RecordIdPrefix,
+    AccountId, ByteCounts, Checkpoint, CollectionWindow, Grid, Ownership, QueryTag, RecordId,
     TimeInterval, TrafficAnswer, TrafficQuery, UsageRecord, UsageType, ZoneId,
 };
 
-use crate::grid::Grid;
+use crate::digest::{Digest, ownership_digest};
 use crate::{Anomaly, Error, OwnershipLedger};
 
 /// What Traffic Sentinel must be asked for one zone and one collection
@@ -38,10 +38,9 @@ use crate::{Anomaly, Error, OwnershipLedger};
 /// # Example
 ///
 /// ```
-/// use time::Duration;
 /// use time::macros::datetime;
 /// use usage_correlator::{LedgerOptions, OwnershipLedger, QueryPlan};
-/// use usage_model::{AccountId, CollectionWindow, IpEvent, IpEventKind, ZoneId};
+/// use usage_model::{AccountId, CollectionWindow, Grid, IpEvent, IpEventKind, ZoneId};
 ///
 /// let zone = ZoneId::new("zone-1").unwrap();
 /// let event = |id, at, ip: &str| IpEvent {
@@ -66,7 +65,7 @@ use crate::{Anomaly, Error, OwnershipLedger};
 ///     datetime!(2026-11-01 06:00 UTC),
 /// )
 /// .unwrap();
-/// let plan = QueryPlan::new(&ledger, &zone, window, Duration::hours(1)).unwrap();
+/// let plan = QueryPlan::new(&ledger, &zone, window, Grid::HOURLY).unwrap();
 /// assert_eq!((plan.piece_count(), plan.query_count(), plan.ip_count()), (3, 2, 3));
 /// // The two continuing addresses share the full-window query.
 /// assert_eq!(plan.queries()[0].ips.len(), 2);
@@ -76,7 +75,7 @@ use crate::{Anomaly, Error, OwnershipLedger};
 pub struct QueryPlan {
     zone: ZoneId,
     window: CollectionWindow,
-    grid: Duration,
+    grid: Grid,
     /// Floored, clipped, non-empty pieces, sorted by `(start, end, ip)`.
     pieces: Vec<Ownership>,
     /// The tag of each piece, parallel to `pieces`. Tags follow
@@ -93,14 +92,13 @@ pub struct QueryPlan {
 }
 
 impl QueryPlan {
-    /// Plans the queries of `zone` for `window` on a grid of step `grid`.
+    /// Plans the queries of `zone` for `window` on `grid`.
     ///
     /// The plan also holds the ledger's anomalies of `zone` whose event lies
     /// in the window ([`QueryPlan::anomalies`]).
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidGrid`] when `grid` is not positive,
     /// [`Error::WindowOffGrid`] when the window's start or end is not on the
     /// grid, [`Error::TimeOutOfRange`] when a time cannot be floored,
     /// [`Error::TooManyQueries`] when the groups outnumber the tags.
@@ -108,10 +106,9 @@ impl QueryPlan {
     /// # Example
     ///
     /// ```
-    /// use time::Duration;
     /// use time::macros::datetime;
     /// use usage_correlator::{Error, LedgerOptions, OwnershipLedger, QueryPlan};
-    /// use usage_model::{CollectionWindow, ZoneId};
+    /// use usage_model::{CollectionWindow, Grid, ZoneId};
     ///
     /// let ledger = OwnershipLedger::new(LedgerOptions::new());
     /// let zone = ZoneId::new("zone-1").unwrap();
@@ -120,31 +117,30 @@ impl QueryPlan {
     ///     datetime!(2026-11-01 06:00 UTC),
     /// )
     /// .unwrap();
-    /// let err = QueryPlan::new(&ledger, &zone, off_grid, Duration::hours(1)).unwrap_err();
+    /// let err = QueryPlan::new(&ledger, &zone, off_grid, Grid::HOURLY).unwrap_err();
     /// assert!(matches!(err, Error::WindowOffGrid { .. }));
     /// ```
     pub fn new(
         ledger: &OwnershipLedger,
         zone: &ZoneId,
         window: CollectionWindow,
-        grid: Duration,
+        grid: Grid,
     ) -> Result<QueryPlan, Error> {
-        let step = Grid::new(grid)?;
-        if !step.holds(window.start())? || !step.holds(window.end())? {
+        if !grid.holds(window.start()) || !grid.holds(window.end()) {
             return Err(Error::WindowOffGrid {
                 start: window.start(),
                 end: window.end(),
-                grid,
+                grid: grid.step(),
             });
         }
         let (first, last) = (
             window.start().unix_timestamp_nanos(),
             window.end().unix_timestamp_nanos(),
         );
-        let step_nanos = grid.whole_nanoseconds();
+        let step_nanos = grid.step().whole_nanoseconds();
         let out_of_range = || Error::TimeOutOfRange {
             at: window.start(),
-            by: grid,
+            by: grid.step(),
         };
         // Clipped to the window, a boundary lies in it; the window's own
         // bounds are on the grid already.
@@ -163,11 +159,11 @@ impl QueryPlan {
         let mut used = vec![false; ledger.account_count()];
         let mut ip_count = 0;
         let mut last_ip = None;
-        for held in ledger.holdings(zone) {
+        for held in ledger.billable_holdings(zone) {
             // Clipping to an on-grid window then flooring equals flooring then
             // clipping: flooring is monotone and fixes the window bounds.
             let start = held.start.max(first);
-            let end = held.end.map_or(last, |end| end.min(last));
+            let end = held.end.min(last);
             if start >= end {
                 continue;
             }
@@ -203,7 +199,7 @@ impl QueryPlan {
             .filter(|&slot| used[slot])
             .filter_map(|slot| u32::try_from(slot).ok())
             .collect();
-        holders.sort_unstable_by(|&a, &b| ledger.account(a).cmp(ledger.account(b)));
+        holders.sort_unstable_by(|&a, &b| ledger.account(a).cmp(&ledger.account(b)));
         let mut rank = vec![0; used.len()];
         for (index, &slot) in holders.iter().enumerate() {
             rank[slot as usize] = u32::try_from(index).unwrap_or(u32::MAX);
@@ -218,7 +214,7 @@ impl QueryPlan {
             slots: Vec::with_capacity(whole.len() + partial.len()),
             accounts: holders
                 .iter()
-                .map(|&slot| ledger.account(slot).clone())
+                .filter_map(|&slot| ledger.account(slot).cloned())
                 .collect(),
             queries: Vec::new(),
             ip_count,
@@ -311,9 +307,16 @@ impl QueryPlan {
         self.window
     }
 
-    /// The grid step the pieces are floored to.
-    pub fn grid(&self) -> Duration {
+    /// The grid the pieces are floored to.
+    pub fn grid(&self) -> Grid {
         self.grid
+    }
+
+    /// The digest of the holdings this plan bills ([`QueryPlan::pieces`]):
+    /// stored with the window, it tells a later run whether the event log
+    /// still gives the same holdings (DESIGN §4, late events).
+    pub fn ownership_digest(&self) -> Digest {
+        ownership_digest(self.pieces.iter())
     }
 
     /// The ownership pieces, floored to the grid, clipped to the window and
@@ -396,10 +399,9 @@ impl QueryPlan {
     /// # Example
     ///
     /// ```
-    /// use time::Duration;
     /// use time::macros::datetime;
     /// use usage_correlator::{LedgerOptions, OwnershipLedger, QueryPlan};
-    /// use usage_model::{AccountId, ByteCounts, CollectionWindow, QueryTag, TrafficAnswer, ZoneId};
+    /// use usage_model::{ByteCounts, CollectionWindow, Grid, QueryTag, TrafficAnswer, ZoneId};
     ///
     /// let zone = ZoneId::new("zone-1").unwrap();
     /// let ledger = OwnershipLedger::new(LedgerOptions::new());
@@ -408,7 +410,7 @@ impl QueryPlan {
     ///     datetime!(2026-11-01 06:00 UTC),
     /// )
     /// .unwrap();
-    /// let plan = QueryPlan::new(&ledger, &zone, window, Duration::hours(1)).unwrap();
+    /// let plan = QueryPlan::new(&ledger, &zone, window, Grid::HOURLY).unwrap();
     /// // Nobody held anything: no record, but the checkpoint moves on.
     /// let outcome = plan.join(&TrafficAnswer::new()).unwrap();
     /// assert!(outcome.records.is_empty());
@@ -459,8 +461,6 @@ impl QueryPlan {
                 unreachable!("every holder of a piece is ranked");
             };
             let mut total = ByteCounts::ZERO;
-            // The zone and account open every record id of the run: hash them once.
-            let id_prefix = RecordIdPrefix::new(&self.zone, account);
             for b in run {
                 let Some(query) = self.queries.get(b.tag.0 as usize) else {
                     unreachable!("query tags index the queries");
@@ -471,6 +471,7 @@ impl QueryPlan {
                         UsageType::BytesReceived => (&mut total.received, b.bytes.received),
                     };
                     *sum = sum.checked_add(add).ok_or_else(|| Error::TotalOverflow {
+                        zone: self.zone.clone(),
                         account: account.clone(),
                         usage,
                         left: *sum,
@@ -479,7 +480,7 @@ impl QueryPlan {
                 }
                 let (start, end) = (query.interval.start(), query.interval.end());
                 records.push(UsageRecord {
-                    id: id_prefix.id(b.ip, start, end),
+                    id: RecordId::of(&self.zone, account, b.ip, start, end),
                     zone: self.zone.clone(),
                     account: account.clone(),
                     ip: b.ip,
@@ -500,6 +501,7 @@ impl QueryPlan {
                 at: self.window.end(),
             },
             anomalies: self.anomalies.clone(),
+            ownership_digest: self.ownership_digest(),
         })
     }
 
@@ -565,6 +567,9 @@ pub struct CycleOutcome {
     pub checkpoint: Checkpoint,
     /// The anomalies of the zone whose event lies in the window.
     pub anomalies: Vec<Anomaly>,
+    /// The digest of the holdings the window billed
+    /// ([`QueryPlan::ownership_digest`]), to store with the window.
+    pub ownership_digest: Digest,
 }
 
 impl CycleOutcome {
@@ -593,11 +598,11 @@ impl CycleOutcome {
 mod tests {
     use std::net::IpAddr;
 
+    use time::OffsetDateTime;
     use time::macros::datetime;
-    use time::{Duration, OffsetDateTime};
     use usage_model::{
-        AccountId, ByteCounts, CollectionWindow, IpEvent, IpEventKind, QueryTag, TrafficAnswer,
-        UsageType, ZoneId,
+        AccountId, ByteCounts, CollectionWindow, Grid, IpEvent, IpEventKind, QueryTag,
+        TrafficAnswer, UsageType, ZoneId,
     };
 
     use super::QueryPlan;
@@ -628,7 +633,7 @@ mod tests {
 
     fn plan(events: Vec<IpEvent>) -> QueryPlan {
         let ledger = OwnershipLedger::from_events(LedgerOptions::new(), events);
-        QueryPlan::new(&ledger, &zone(), window(), Duration::hours(1)).unwrap()
+        QueryPlan::new(&ledger, &zone(), window(), Grid::HOURLY).unwrap()
     }
 
     fn ip(s: &str) -> IpAddr {
@@ -910,22 +915,19 @@ mod tests {
     }
 
     #[test]
-    fn windows_off_the_grid_and_bad_grids_are_refused() {
+    fn windows_off_the_grid_are_refused() {
         let ledger = OwnershipLedger::new(LedgerOptions::new());
         let w = CollectionWindow::new(
             datetime!(2026-11-01 00:00 UTC),
             datetime!(2026-11-01 05:30 UTC),
         )
         .unwrap();
-        let err = QueryPlan::new(&ledger, &zone(), w, Duration::hours(1)).unwrap_err();
+        let err = QueryPlan::new(&ledger, &zone(), w, Grid::HOURLY).unwrap_err();
         assert_eq!(
             err.to_string(),
             "window [2026-11-01T00:00:00Z, 2026-11-01T05:30:00Z) is not on the grid of 1h"
         );
-        assert!(QueryPlan::new(&ledger, &zone(), w, Duration::minutes(30)).is_ok());
-        assert!(matches!(
-            QueryPlan::new(&ledger, &zone(), w, Duration::ZERO),
-            Err(Error::InvalidGrid { .. })
-        ));
+        let half_hour = Grid::from_seconds(1800).unwrap();
+        assert!(QueryPlan::new(&ledger, &zone(), w, half_hour).is_ok());
     }
 }

@@ -1,10 +1,11 @@
 # Excluded system account: CloudStack's system account "1" is never billed,
-# and its events are dropped before anything else.
+# but it takes part in ownership like any account.
 #
-# Account 1 holds 10.0.0.1: its 100 bytes are billed to no one. The log also
-# holds a release of acct-a's 10.0.0.2 by account 1 at 02:00 and an assign of
-# it to account 1 at 03:00: both dropped, so they neither close acct-a's
-# holding nor raise an anomaly. acct-a is billed 1 + 2 for the whole window.
+# Account 1 holds 10.0.0.1: its 100 bytes are billed to no one. acct-a holds
+# 10.0.0.2 until account 1 releases it at 02:00: a release naming another
+# account, reported, which closes acct-a's holding. Account 1 is then given
+# the address at 03:00. acct-a is billed the 01:00 bucket (1); the 04:00
+# bucket (2) is account 1's and billed to no one.
 
 exclude-account 1
 
@@ -18,6 +19,7 @@ traffic 10.0.0.2 2026-11-01T01:00Z sent 1
 traffic 10.0.0.2 2026-11-01T04:00Z sent 2
 
 window 2026-11-01T00:00Z .. 2026-11-01T06:00Z
-expect record acct-a 10.0.0.2 2026-11-01T00:00Z .. 2026-11-01T06:00Z sent 3 received 0
+expect record acct-a 10.0.0.2 2026-11-01T00:00Z .. 2026-11-01T02:00Z sent 1 received 0
+expect anomaly 3 release-by-other-account
 expect plan pieces 1 queries 1 ips 1
 expect checkpoint 2026-11-01T06:00Z

@@ -80,9 +80,11 @@ pub enum Error {
         /// The instant that was refused.
         at: OffsetDateTime,
     },
-    /// A grid step that is not a positive whole number of seconds of at most
-    /// 366 days.
-    #[error("invalid grid {value:?}: must be a positive whole number of seconds, at most 366 days")]
+    /// A grid step that is not a positive whole number of seconds dividing
+    /// a day.
+    #[error(
+        "invalid grid {value:?}: must be a whole number of seconds that divides a day (86400 s), e.g. 60 or 3600"
+    )]
     InvalidGrid {
         /// The step that was refused.
         value: String,

@@ -29,6 +29,15 @@ impl IpEventKind {
         }
     }
 
+    /// The place of this kind among events of one instant: releases (0)
+    /// before assigns (1), see [`IpEvent::sort_key`].
+    pub fn replay_rank(self) -> u8 {
+        match self {
+            IpEventKind::Release => 0,
+            IpEventKind::Assign => 1,
+        }
+    }
+
     /// The kind named by a CloudStack `usage_event` type, or `None`.
     pub fn from_cloudstack_type(s: &str) -> Option<IpEventKind> {
         match s {
@@ -73,10 +82,12 @@ pub struct IpEvent {
 }
 
 impl IpEvent {
-    /// The key events are processed in: by instant, then by id.
+    /// The key events are replayed in: by instant, releases before assigns
+    /// at the same instant, then by id (DESIGN §4).
     ///
-    /// Sorting by this key gives the order DESIGN's ownership rules assume;
-    /// events with equal keys are duplicates of one another.
+    /// Holdings are half-open, so a release at `t` ends `[.., t)` and an
+    /// assign at `t` starts `[t, ..)`: applying the release first makes a
+    /// same-instant handover read the same whatever ids the two events got.
     ///
     /// # Example
     ///
@@ -99,8 +110,15 @@ impl IpEvent {
     /// ];
     /// events.sort_by_key(IpEvent::sort_key);
     /// assert_eq!(events.iter().map(|e| e.id).collect::<Vec<_>>(), [3, 8, 9]);
+    ///
+    /// // At one instant the release comes first, whatever the ids.
+    /// let mut release = event(11, datetime!(2026-11-01 11:00 UTC));
+    /// release.kind = IpEventKind::Release;
+    /// events.push(release);
+    /// events.sort_by_key(IpEvent::sort_key);
+    /// assert_eq!(events.iter().map(|e| e.id).collect::<Vec<_>>(), [3, 8, 11, 9]);
     /// ```
-    pub fn sort_key(&self) -> (OffsetDateTime, u64) {
-        (self.at, self.id)
+    pub fn sort_key(&self) -> (OffsetDateTime, u8, u64) {
+        (self.at, self.kind.replay_rank(), self.id)
     }
 }

@@ -312,7 +312,7 @@ fn format_event(out: &mut String, event: &IpEvent) -> Result<(), Error> {
     push_json_string(out, event.zone.as_str());
     out.push_str(",\"account\":");
     push_json_string(out, event.account.as_str());
-    let _ = writeln!(out, ",\"ip\":\"{}\"}}", event.ip);
+    let _ = writeln!(out, ",\"ip\":\"{}\"}}", event.ip.to_canonical());
     Ok(())
 }
 
@@ -548,7 +548,8 @@ fn read_field(
             let ip = value
                 .parse::<IpAddr>()
                 .map_err(|_| LineError::field(field, format!("invalid IP address {value:?}")))?;
-            fields.ip = Some(ip);
+            // An IPv4-mapped IPv6 address is the IPv4 address (DESIGN §4).
+            fields.ip = Some(ip.to_canonical());
         }
     }
     Ok(())

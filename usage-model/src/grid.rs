@@ -8,7 +8,7 @@ use time::{Duration, OffsetDateTime};
 use crate::Error;
 
 /// The bucket size of a Traffic Sentinel history view: a positive whole
-/// number of seconds, anchored at the Unix epoch in UTC.
+/// number of seconds that divides a day, anchored at the Unix epoch in UTC.
 ///
 /// Traffic Sentinel consolidates history into buckets of this size (hourly in
 /// its historical view, by minute where the view holds minute data). Every
@@ -18,7 +18,8 @@ use crate::Error;
 /// bills boundary buckets twice, a coarser one moves bytes to whoever holds
 /// the address when the bucket closes.
 ///
-/// The one grid of a zone is built once and passed to every step that needs
+/// Dividing a day keeps every UTC midnight on the grid, so windows cut at
+/// midnight stay on it (DESIGN §3). The one grid of a zone is built once and passed to every step that needs
 /// it (schedule, plan, script builder, emulator).
 ///
 /// # Example
@@ -49,10 +50,11 @@ impl Grid {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidGrid`] when `seconds` is 0 or more than 366 days.
+    /// [`Error::InvalidGrid`] when `seconds` is 0 or does not divide a day
+    /// (86,400 seconds).
     pub fn from_seconds(seconds: u64) -> Result<Grid, Error> {
         match u32::try_from(seconds) {
-            Ok(s) if s > 0 && u64::from(s) <= MAX_SECONDS => Ok(Grid { seconds: s }),
+            Ok(s) if s > 0 && DAY_SECONDS.is_multiple_of(u64::from(s)) => Ok(Grid { seconds: s }),
             _ => Err(Error::InvalidGrid {
                 value: seconds.to_string(),
             }),
@@ -64,7 +66,7 @@ impl Grid {
     /// # Errors
     ///
     /// [`Error::InvalidGrid`] when `step` is not positive, has a fraction of
-    /// a second, or is more than 366 days.
+    /// a second, or does not divide a day.
     pub fn new(step: Duration) -> Result<Grid, Error> {
         if step.subsec_nanoseconds() != 0 || !step.is_positive() {
             return Err(Error::InvalidGrid {
@@ -128,8 +130,8 @@ impl fmt::Display for Grid {
     }
 }
 
-/// The largest grid accepted: 366 days.
-const MAX_SECONDS: u64 = 366 * 86_400;
+/// The seconds of a UTC day, which every grid divides.
+const DAY_SECONDS: u64 = 86_400;
 
 #[cfg(test)]
 mod tests {
@@ -144,12 +146,15 @@ mod tests {
             Duration::ZERO,
             Duration::seconds(-60),
             Duration::milliseconds(1500),
-            Duration::days(367),
+            Duration::days(2),
+            Duration::seconds(7),
         ] {
             assert!(Grid::new(step).is_err(), "{step}");
         }
         assert!(Grid::from_seconds(0).is_err());
         assert_eq!(Grid::new(Duration::minutes(1)).ok(), Some(Grid::MINUTELY));
+        assert!(Grid::from_seconds(86_400).is_ok());
+        assert!(Grid::from_seconds(900).is_ok());
     }
 
     #[test]

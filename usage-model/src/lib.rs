@@ -73,8 +73,7 @@ pub use crate::fast_hash::{FastHashBuilder, FastHasher};
 pub use crate::grid::Grid;
 pub use crate::ids::{AccountId, ZoneId};
 pub use crate::record::{
-    Checkpoint, CollectionWindow, Ownership, ParseRecordIdError, RecordId, RecordIdPrefix,
-    UsageRecord, UsageType,
+    Checkpoint, CollectionWindow, Ownership, ParseRecordIdError, RecordId, UsageRecord, UsageType,
 };
 pub use crate::traffic::{ByteCounts, QueryTag, TrafficAnswer, TrafficQuery};
 

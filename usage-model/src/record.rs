@@ -151,123 +151,29 @@ impl UsageType {
 
 /// The deterministic identity of a [`UsageRecord`].
 ///
-/// A 128-bit FNV-1a hash of `(zone, account, ip, start, end)` laid out as
-/// documented on [`RecordId::of`]; shown as 32 lowercase hex digits and
-/// parsed back from 32 hex digits of either case. With the `serde` feature
-/// it serializes as that 32-digit string.
+/// The first 128 bits of a SHA-256 hash of `(zone, account, ip, start, end)`
+/// laid out as documented on [`RecordId::of`]: collision-resistant, so no
+/// crafted zone or account name can give two records one id. Shown as 32
+/// lowercase hex digits and parsed back from 32 hex digits of either case.
+/// With the `serde` feature it serializes as that 32-digit string.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(try_from = "String", into = "String"))]
 pub struct RecordId(u128);
 
-const FNV128_OFFSET: u128 = 0x6c62272e07bb014262b821756295c58d;
-const FNV128_PRIME: u128 = 0x0000000001000000000000000000013B;
-/// `FNV128_PRIME` to the eighth power (modulo 2^128): one multiplication by it
-/// is eight FNV-1a steps over `0x00` bytes.
-const FNV128_PRIME_POW8: u128 = {
-    let mut power = 1u128;
-    let mut i = 0;
-    while i < 8 {
-        power = power.wrapping_mul(FNV128_PRIME);
-        i += 1;
-    }
-    power
-};
-
-/// FNV-1a steps over `bytes`: per byte, `(hash ^ byte) * FNV128_PRIME`
-/// modulo 2^128.
-#[inline(always)]
-fn fnv_bytes(mut hash: u128, bytes: &[u8]) -> u128 {
-    for &b in bytes {
-        hash ^= u128::from(b);
-        hash = hash.wrapping_mul(FNV128_PRIME);
-    }
-    hash
-}
-
-/// FNV-1a steps over 16 bytes, eight at a time. Eight `0x00` bytes (the
-/// high half of every timestamp of this era, much of an IPv6 address)
-/// leave each step a multiplication by the prime only, so they are one
-/// multiplication by its eighth power: the same result in one step
-/// instead of eight dependent ones.
-#[inline(always)]
-fn fnv_16(mut hash: u128, bytes: [u8; 16]) -> u128 {
-    for half in [&bytes[..8], &bytes[8..]] {
-        hash = if half == [0u8; 8] {
-            hash.wrapping_mul(FNV128_PRIME_POW8)
-        } else {
-            fnv_bytes(hash, half)
-        };
-    }
-    hash
-}
-
-/// The first part of a [`RecordId`]: the hash of a zone and an account.
-///
-/// Records of one zone and account share the first bytes of their hashed
-/// layout (see [`RecordId::of`]); hashing them once and finishing with
-/// [`RecordIdPrefix::id`] for each record gives the same ids as
-/// [`RecordId::of`] with less work.
-///
-/// ```
-/// use usage_model::{AccountId, RecordId, RecordIdPrefix, ZoneId};
-/// use time::macros::datetime;
-///
-/// let zone = ZoneId::new("zone-1")?;
-/// let account = AccountId::new("acct-42")?;
-/// let prefix = RecordIdPrefix::new(&zone, &account);
-/// let (start, end) = (datetime!(2026-11-01 10:00 UTC), datetime!(2026-11-01 11:00 UTC));
-/// for ip in ["203.0.113.7", "2001:db8::7"] {
-///     let ip = ip.parse().unwrap();
-///     assert_eq!(prefix.id(ip, start, end), RecordId::of(&zone, &account, ip, start, end));
-/// }
-/// # Ok::<(), usage_model::Error>(())
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RecordIdPrefix {
-    /// The FNV-1a state after the zone, its `0x00`, the account and its `0x00`.
-    state: u128,
-}
-
-impl RecordIdPrefix {
-    /// Hashes the zone and account part of the layout of [`RecordId::of`].
-    pub fn new(zone: &ZoneId, account: &AccountId) -> RecordIdPrefix {
-        let mut state = fnv_bytes(FNV128_OFFSET, zone.as_str().as_bytes());
-        state = fnv_bytes(state, &[0]);
-        state = fnv_bytes(state, account.as_str().as_bytes());
-        state = fnv_bytes(state, &[0]);
-        RecordIdPrefix { state }
-    }
-
-    /// The id of the record of this zone and account for `ip` over
-    /// `[start, end)`: equal to [`RecordId::of`] with the same arguments.
-    pub fn id(&self, ip: IpAddr, start: OffsetDateTime, end: OffsetDateTime) -> RecordId {
-        let mut hash = self.state;
-        match ip {
-            IpAddr::V4(v4) => {
-                hash = fnv_bytes(hash, &[4]);
-                hash = fnv_bytes(hash, &v4.octets());
-            }
-            IpAddr::V6(v6) => {
-                hash = fnv_bytes(hash, &[6]);
-                hash = fnv_16(hash, v6.octets());
-            }
-        }
-        hash = fnv_16(hash, start.unix_timestamp_nanos().to_be_bytes());
-        hash = fnv_16(hash, end.unix_timestamp_nanos().to_be_bytes());
-        RecordId(hash)
-    }
-}
-
 impl RecordId {
     /// Computes the id of the record for `(zone, account, ip, start, end)`.
     ///
-    /// The hash is 128-bit FNV-1a over these bytes, in order:
-    /// the zone as UTF-8 then a `0x00` byte; the account as UTF-8 then `0x00`;
-    /// the address as `0x04` and its 4 octets, or `0x06` and its 16 octets;
-    /// `start` then `end` as Unix timestamps in nanoseconds, each a 16-byte
-    /// big-endian two's-complement `i128`. It is stable across runs,
-    /// platforms and versions of this crate.
+    /// The id is the first 16 bytes, read as a big-endian number, of the
+    /// SHA-256 hash of these bytes, in order: the zone's UTF-8 length as an
+    /// 8-byte big-endian number, then the zone; the account's length and the
+    /// account likewise; the address as `0x04` and its 4 octets, or `0x06`
+    /// and its 16 octets (IPv4-mapped IPv6 addresses are taken as the IPv4
+    /// address); `start` then `end` as Unix timestamps in nanoseconds, each a
+    /// 16-byte big-endian two's-complement `i128`. The length prefixes make
+    /// the encoding unambiguous, so distinct keys never share an input. The
+    /// id is stable across runs, platforms and versions of this crate, and
+    /// any SHA-256 tool can recompute it.
     ///
     /// The offset of `start` and `end` does not matter: the same instants give
     /// the same id.
@@ -307,10 +213,32 @@ impl RecordId {
         start: OffsetDateTime,
         end: OffsetDateTime,
     ) -> RecordId {
-        RecordIdPrefix::new(zone, account).id(ip, start, end)
+        use sha2::Digest;
+
+        let mut hash = sha2::Sha256::new();
+        for text in [zone.as_str(), account.as_str()] {
+            hash.update((text.len() as u64).to_be_bytes());
+            hash.update(text.as_bytes());
+        }
+        match ip.to_canonical() {
+            IpAddr::V4(v4) => {
+                hash.update([4]);
+                hash.update(v4.octets());
+            }
+            IpAddr::V6(v6) => {
+                hash.update([6]);
+                hash.update(v6.octets());
+            }
+        }
+        hash.update(start.unix_timestamp_nanos().to_be_bytes());
+        hash.update(end.unix_timestamp_nanos().to_be_bytes());
+        let digest = hash.finalize();
+        let mut first = [0_u8; 16];
+        first.copy_from_slice(&digest[..16]);
+        RecordId(u128::from_be_bytes(first))
     }
 
-    /// The hash as a number.
+    /// The id as a number: the first 16 bytes of the hash, big-endian.
     pub fn as_u128(self) -> u128 {
         self.0
     }
@@ -427,7 +355,8 @@ impl TryFrom<RecordFields> for UsageRecord {
 }
 
 impl UsageRecord {
-    /// Builds a record and computes its id with [`RecordId::of`].
+    /// Builds a record and computes its id with [`RecordId::of`]. An
+    /// IPv4-mapped IPv6 address is stored as the IPv4 address.
     pub fn new(
         zone: ZoneId,
         account: AccountId,
@@ -436,6 +365,7 @@ impl UsageRecord {
         end: OffsetDateTime,
         bytes: ByteCounts,
     ) -> UsageRecord {
+        let ip = ip.to_canonical();
         let id = RecordId::of(&zone, &account, ip, start, end);
         UsageRecord {
             id,
@@ -475,112 +405,4 @@ pub struct Checkpoint {
     /// The end of the last billed window; the start of the next.
     #[cfg_attr(feature = "serde", serde(with = "crate::rfc3339::serde_utc"))]
     pub at: OffsetDateTime,
-}
-
-#[cfg(test)]
-mod tests {
-    use proptest::prelude::*;
-
-    use super::*;
-
-    /// FNV-1a 128 as its definition says: one xor and one multiplication by
-    /// the prime per byte.
-    fn straightforward(bytes: &[u8]) -> u128 {
-        straightforward_from(FNV128_OFFSET, bytes)
-    }
-
-    /// [`straightforward`] from any state.
-    fn straightforward_from(mut hash: u128, bytes: &[u8]) -> u128 {
-        for &b in bytes {
-            hash ^= u128::from(b);
-            hash = hash.wrapping_mul(FNV128_PRIME);
-        }
-        hash
-    }
-
-    /// The documented layout of a record id's hashed bytes.
-    fn layout(zone: &str, account: &str, ip: IpAddr, start: i128, end: i128) -> Vec<u8> {
-        let mut bytes = Vec::new();
-        bytes.extend_from_slice(zone.as_bytes());
-        bytes.push(0);
-        bytes.extend_from_slice(account.as_bytes());
-        bytes.push(0);
-        match ip {
-            IpAddr::V4(v4) => {
-                bytes.push(4);
-                bytes.extend_from_slice(&v4.octets());
-            }
-            IpAddr::V6(v6) => {
-                bytes.push(6);
-                bytes.extend_from_slice(&v6.octets());
-            }
-        }
-        bytes.extend_from_slice(&start.to_be_bytes());
-        bytes.extend_from_slice(&end.to_be_bytes());
-        bytes
-    }
-
-    #[test]
-    fn prime_power_is_eight_steps_over_zero() {
-        assert_eq!(FNV128_PRIME, (1 << 88) + 0x13B);
-        assert_eq!(
-            fnv_bytes(FNV128_OFFSET, &[0; 8]),
-            FNV128_OFFSET.wrapping_mul(FNV128_PRIME_POW8)
-        );
-    }
-
-    /// Bytes that are often `0x00`, so that zero halves are common.
-    fn sparse_bytes() -> impl Strategy<Value = Vec<u8>> {
-        proptest::collection::vec(prop_oneof![3 => Just(0u8), 1 => any::<u8>()], 0..64)
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(2000))]
-
-        #[test]
-        fn sixteen_bytes_match_the_definition(hash in any::<u128>(), bytes in sparse_bytes()) {
-            let mut sixteen = [0u8; 16];
-            for (to, from) in sixteen.iter_mut().zip(bytes) {
-                *to = from;
-            }
-            prop_assert_eq!(fnv_16(hash, sixteen), straightforward_from(hash, &sixteen));
-        }
-
-        #[test]
-        fn ids_match_the_straightforward_hash(
-            zone in "[^\\p{Cc}]{1,24}",
-            account in "[^\\p{Cc}]{1,24}",
-            ip in prop_oneof![
-                any::<[u8; 4]>().prop_map(IpAddr::from),
-                any::<[u8; 16]>().prop_map(IpAddr::from),
-                sparse_bytes().prop_map(|b| {
-                    let mut octets = [0u8; 16];
-                    for (o, v) in octets.iter_mut().zip(b) {
-                        *o = v;
-                    }
-                    IpAddr::from(octets)
-                }),
-            ],
-            start in -377_705_116_800_i64..=253_402_300_799,
-            start_nanos in 0u32..1_000_000_000,
-            length in prop_oneof![Just(0i64), 1i64..100_000_000],
-        ) {
-            let start = OffsetDateTime::from_unix_timestamp(start)
-                .unwrap()
-                .replace_nanosecond(start_nanos)
-                .unwrap();
-            let end = start.checked_add(time::Duration::seconds(length)).unwrap_or(start);
-            let expected = straightforward(&layout(
-                &zone,
-                &account,
-                ip,
-                start.unix_timestamp_nanos(),
-                end.unix_timestamp_nanos(),
-            ));
-            let zone = ZoneId::new(zone).unwrap();
-            let account = AccountId::new(account).unwrap();
-            prop_assert_eq!(RecordId::of(&zone, &account, ip, start, end).as_u128(), expected);
-            prop_assert_eq!(RecordIdPrefix::new(&zone, &account).id(ip, start, end).as_u128(), expected);
-        }
-    }
 }

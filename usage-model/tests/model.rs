@@ -12,52 +12,20 @@ use usage_model::{
     ZoneId,
 };
 
-/// FNV-1a, 128 bits, written out from the FNV specification independently of
-/// the crate.
-fn reference_fnv1a_128(bytes: &[u8]) -> u128 {
-    let offset_basis: u128 = 144_066_263_297_769_815_596_495_629_667_062_367_629;
-    let prime: u128 = (1 << 88) + (1 << 8) + 0x3b;
-    let mut hash = offset_basis;
-    for &byte in bytes {
-        hash ^= u128::from(byte);
-        hash = hash.wrapping_mul(prime);
-    }
-    hash
-}
-
-#[test]
-fn reference_fnv_matches_published_vectors() {
-    assert_eq!(reference_fnv1a_128(b""), 0x6c62272e07bb014262b821756295c58d);
-    assert_eq!(
-        reference_fnv1a_128(b"a"),
-        0xd228cb696f1a8caf78912b704e4a8964
-    );
-    assert_eq!(
-        reference_fnv1a_128(b"foobar"),
-        0x343e1662793c64bf6f0d3597ba446f18
-    );
-}
-
-/// The documented layout, built byte by byte for one record:
-/// zone, 0x00, account, 0x00, 0x04 + IPv4 octets, start and end as
-/// big-endian i128 Unix nanoseconds.
-fn documented_layout_v4() -> Vec<u8> {
+/// The documented layout of a record id's hashed bytes, built byte by byte:
+/// length-prefixed zone and account, family byte and octets, start and end
+/// as big-endian i128 Unix nanoseconds.
+fn documented_layout(zone: &[u8], account: &[u8], family: u8, octets: &[u8]) -> Vec<u8> {
     let mut bytes = Vec::new();
-    bytes.extend_from_slice(b"zone-1");
-    bytes.push(0x00);
-    bytes.extend_from_slice(b"acct-42");
-    bytes.push(0x00);
-    bytes.extend_from_slice(&[0x04, 203, 0, 113, 7]);
-    // 2026-11-01T10:00:00Z = 1_793_527_200 s since the Unix epoch.
-    bytes.extend_from_slice(&[
-        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x18, 0xe3, 0xe3, 0x7c, 0x63, 0x00, 0x40,
-        0x00,
-    ]);
-    // 2026-11-01T11:00:00Z = 1_793_530_800 s since the Unix epoch.
-    bytes.extend_from_slice(&[
-        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x18, 0xe3, 0xe6, 0xc2, 0x93, 0xb8, 0xe0,
-        0x00,
-    ]);
+    for text in [zone, account] {
+        bytes.extend_from_slice(&(text.len() as u64).to_be_bytes());
+        bytes.extend_from_slice(text);
+    }
+    bytes.push(family);
+    bytes.extend_from_slice(octets);
+    // 2026-11-01T10:00:00Z and 11:00:00Z in nanoseconds since the Unix epoch.
+    bytes.extend_from_slice(&1_793_527_200_000_000_000_i128.to_be_bytes());
+    bytes.extend_from_slice(&1_793_530_800_000_000_000_i128.to_be_bytes());
     bytes
 }
 
@@ -69,50 +37,72 @@ fn account() -> AccountId {
     AccountId::new("acct-42").unwrap()
 }
 
+/// Pinned ids, computed independently of the crate (Python's `hashlib`:
+/// `hashlib.sha256(layout).hexdigest()[:32]` over the documented layout). A
+/// change of the layout changes every stored id, so it must show here.
 #[test]
-fn record_id_known_value_ipv4() {
-    assert_eq!(
-        i128::from_be_bytes(documented_layout_v4()[20..36].try_into().unwrap()),
-        1_793_527_200_000_000_000
-    );
-    let expected = reference_fnv1a_128(&documented_layout_v4());
-    let id = RecordId::of(
-        &zone(),
-        &account(),
-        "203.0.113.7".parse().unwrap(),
-        datetime!(2026-11-01 10:00 UTC),
-        datetime!(2026-11-01 11:00 UTC),
-    );
-    assert_eq!(id.as_u128(), expected);
-    // Pinned: a change of the layout changes every stored id.
-    assert_eq!(id.to_string(), "d96b9341fe51b79a2632e26c450a9cad");
+fn record_id_known_values() {
+    let cases = [
+        (
+            "203.0.113.7",
+            documented_layout(b"zone-1", b"acct-42", 4, &[203, 0, 113, 7]),
+            "f475b0868358e5f3f9dc736daea8870b",
+        ),
+        (
+            "2001:db8::7",
+            documented_layout(
+                b"zone-1",
+                b"acct-42",
+                6,
+                &[
+                    0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x07,
+                ],
+            ),
+            "4e46e2e3c1b12752f2e7edd7f46c153b",
+        ),
+    ];
+    for (ip, layout, pinned) in cases {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(&layout);
+        let first: [u8; 16] = digest[..16].try_into().unwrap();
+        let id = RecordId::of(
+            &zone(),
+            &account(),
+            ip.parse().unwrap(),
+            datetime!(2026-11-01 10:00 UTC),
+            datetime!(2026-11-01 11:00 UTC),
+        );
+        assert_eq!(id.as_u128(), u128::from_be_bytes(first), "{ip}");
+        assert_eq!(id.to_string(), pinned, "{ip}");
+    }
 }
 
+/// The length prefixes keep keys apart that a separator-based layout would
+/// run together, and IPv4-mapped IPv6 addresses are the IPv4 address.
 #[test]
-fn record_id_known_value_ipv6() {
-    let mut bytes = Vec::new();
-    bytes.extend_from_slice(b"zone-1\0acct-42\0");
-    bytes.push(0x06);
-    bytes.extend_from_slice(&[
-        0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x07,
-    ]);
-    bytes.extend_from_slice(&1_793_527_200_000_000_000_i128.to_be_bytes());
-    bytes.extend_from_slice(&1_793_530_800_000_000_000_i128.to_be_bytes());
-    let id = RecordId::of(
-        &zone(),
-        &account(),
-        "2001:db8::7".parse().unwrap(),
+fn record_ids_of_distinct_keys_differ() {
+    let (start, end) = (
         datetime!(2026-11-01 10:00 UTC),
         datetime!(2026-11-01 11:00 UTC),
     );
-    assert_eq!(id.as_u128(), reference_fnv1a_128(&bytes));
-    assert_eq!(id.to_string(), "b4a61d490c6ffc61ac98c3bd5de40167");
+    let id = |zone: &str, account: &str, ip: &str| {
+        RecordId::of(
+            &ZoneId::new(zone).unwrap(),
+            &AccountId::new(account).unwrap(),
+            ip.parse().unwrap(),
+            start,
+            end,
+        )
+    };
+    assert_ne!(id("ab", "c", "192.0.2.1"), id("a", "bc", "192.0.2.1"));
+    assert_ne!(id("z", "a", "192.0.2.1"), id("z", "a", "192.0.2.2"));
+    assert_eq!(id("z", "a", "::ffff:192.0.2.1"), id("z", "a", "192.0.2.1"));
 }
 
 #[test]
 fn record_id_parsing() {
-    let id: RecordId = "D96B9341FE51B79A2632E26C450A9CAD".parse().unwrap();
-    assert_eq!(id.to_string(), "d96b9341fe51b79a2632e26c450a9cad");
+    let id: RecordId = "F475B0868358E5F3F9DC736DAEA8870B".parse().unwrap();
+    assert_eq!(id.to_string(), "f475b0868358e5f3f9dc736daea8870b");
     for bad in [
         "",
         "d96b",
@@ -141,7 +131,7 @@ fn usage_record_new_computes_the_id() {
             received: 9,
         },
     );
-    assert_eq!(record.id.to_string(), "d96b9341fe51b79a2632e26c450a9cad");
+    assert_eq!(record.id.to_string(), "f475b0868358e5f3f9dc736daea8870b");
     assert_eq!(
         record.bytes(),
         ByteCounts {

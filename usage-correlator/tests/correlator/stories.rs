@@ -44,7 +44,6 @@
 //!
 //! Records and anomalies must match exactly (no more, no fewer); totals, when
 //! any is given, too.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -55,8 +54,8 @@ use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 use usage_correlator::{AnomalyKind, LedgerOptions, OwnershipLedger, QueryPlan, Schedule};
 use usage_model::{
-    AccountId, ByteCounts, CollectionWindow, IpEvent, IpEventKind, TrafficAnswer, TrafficQuery,
-    ZoneId,
+    AccountId, ByteCounts, CollectionWindow, Grid, IpEvent, IpEventKind, TrafficAnswer,
+    TrafficQuery, ZoneId,
 };
 
 /// A failure, with the line it concerns.
@@ -98,7 +97,7 @@ struct ScheduleLine {
 #[derive(Debug)]
 struct Story {
     zone: ZoneId,
-    grid: Duration,
+    grid: Grid,
     options: LedgerOptions,
     events: Vec<IpEvent>,
     traffic: BTreeMap<(IpAddr, OffsetDateTime), (usize, ByteCounts)>,
@@ -175,7 +174,7 @@ fn parse_bytes(tokens: &[&str]) -> Result<ByteCounts, String> {
 fn parse_story(text: &str) -> Result<Story, Failure> {
     let mut story = Story {
         zone: ZoneId::new("zone-1").unwrap(),
-        grid: Duration::hours(1),
+        grid: Grid::HOURLY,
         options: LedgerOptions::new(),
         events: Vec::new(),
         traffic: BTreeMap::new(),
@@ -204,7 +203,9 @@ fn parse_line(story: &mut Story, line: usize, tokens: &[&str]) -> Result<(), Str
         ["zone", name] if !in_section => {
             story.zone = ZoneId::new(*name).map_err(|e| e.to_string())?;
         }
-        ["grid", step] if !in_section => story.grid = parse_duration(step)?,
+        ["grid", step] if !in_section => {
+            story.grid = Grid::new(parse_duration(step)?).map_err(|e| e.to_string())?;
+        }
         ["exclude-account", id] if !in_section => {
             story.options = story.options.clone().exclude_account(parse_account(id)?);
         }
@@ -374,7 +375,7 @@ fn run_story(story: &Story) -> Vec<Failure> {
     let ledger = OwnershipLedger::from_events(story.options.clone(), story.events.clone());
 
     for (line, bytes) in story.traffic.iter().map(|((_, at), (line, _))| (line, at)) {
-        if bytes.unix_timestamp() % story.grid.whole_seconds() != 0 {
+        if !story.grid.holds(*bytes) {
             failures.push((*line, "traffic bucket start is not on the grid".to_owned()));
         }
     }
@@ -393,7 +394,7 @@ fn run_story(story: &Story) -> Vec<Failure> {
             (None, None) => unreachable!("checked when parsing"),
         };
         let due = match due {
-            Ok(due) => due,
+            Ok(due) => due.collect::<Vec<_>>(),
             Err(e) => return vec![(s.line, format!("schedule failed: {e}"))],
         };
         let expected: Vec<_> = story.sections.iter().filter_map(|s| s.window).collect();

