@@ -85,11 +85,9 @@ mod tests {
             Option<(i128, i128, u32)>,
             Option<(crate::AnomalyKind, u32, Option<u32>)>,
         );
-        let cases: &[(
-            &[(i128, u32, usage_model::IpEventKind)],
-            &[Step],
-            Option<(i128, u32)>,
-        )] = &[
+        type Event = (i128, u32, usage_model::IpEventKind);
+        type Case<'a> = (&'a [Event], &'a [Step], Option<(i128, u32)>);
+        let cases: &[Case<'_>] = &[
             (
                 &[(1, 7, Assign), (5, 7, Release)],
                 &[(None, None), (Some((1, 5, 7)), None)],
