@@ -11,8 +11,8 @@ use usage_model::{AccountId, Grid, ZoneId};
 use crate::error::CliError;
 use crate::report::{Format, Grouping};
 use crate::units::{
-    parse_duration, parse_fault, parse_fault_times, parse_grid, parse_monitor_url,
-    parse_std_duration, parse_time, parse_ts_zone, parse_utc_offset,
+    parse_duration, parse_fault, parse_fault_times, parse_grid, parse_lag, parse_std_duration,
+    parse_time, parse_ts_zone, parse_utc_offset,
 };
 
 /// Bill guest-network traffic measured by inMon Traffic Sentinel to the
@@ -125,8 +125,13 @@ pub(crate) struct BillingArgs {
     /// UTC offset of the Traffic Sentinel server's local time.
     #[arg(long, value_name = "±HH:MM", default_value = "+00:00", value_parser = parse_utc_offset, allow_hyphen_values = true)]
     pub(crate) server_utc_offset: UtcOffset,
-    /// Account never billed (e.g. a system account); repeatable.
-    #[arg(long = "exclude-account", value_name = "ID")]
+    /// Accounts never billed (CloudStack's system account is 1): a comma
+    /// list, repeatable. Their holdings still count for ownership.
+    #[arg(
+        long = "exclude-account",
+        value_name = "ID[,ID..]",
+        value_delimiter = ','
+    )]
     pub(crate) exclude_accounts: Vec<AccountId>,
 }
 
@@ -134,7 +139,7 @@ pub(crate) struct BillingArgs {
 #[derive(Debug, Args)]
 pub(crate) struct CollectArgs {
     /// Traffic Sentinel URL, e.g. http://10.147.28.100:8080.
-    #[arg(long, value_name = "URL", value_parser = parse_monitor_url)]
+    #[arg(long, value_name = "URL")]
     pub(crate) monitor: String,
     /// IP assign/release events, JSON Lines.
     #[arg(long, value_name = "FILE")]
@@ -148,17 +153,19 @@ pub(crate) struct CollectArgs {
     /// Where to start when the zone has no checkpoint yet.
     #[arg(long, value_name = "T", value_parser = parse_time)]
     pub(crate) from: Option<OffsetDateTime>,
-    /// Where to stop; by default now minus --lag.
+    /// Where to stop; by default now minus --lag, and never later.
     #[arg(long, value_name = "T", value_parser = parse_time)]
     pub(crate) until: Option<OffsetDateTime>,
-    /// How long after the fact traffic data is complete.
-    #[arg(long, value_name = "DUR", default_value = "2h", value_parser = parse_duration)]
+    /// How long after the fact Traffic Sentinel's data is complete: windows
+    /// end no later than now minus the lag, so a bucket still filling is
+    /// never billed short (it would never be collected again). 0 is allowed.
+    #[arg(long, value_name = "DUR", default_value = "2h", value_parser = parse_lag)]
     pub(crate) lag: Duration,
     /// The billing options.
     #[command(flatten)]
     pub(crate) billing: BillingArgs,
-    /// User for HTTP basic authentication.
-    #[arg(long, value_name = "USER")]
+    /// User for HTTP basic authentication (with --password-env).
+    #[arg(long, value_name = "USER", requires = "password_env")]
     pub(crate) user: Option<String>,
     /// Name of the environment variable holding the password of --user.
     #[arg(long, value_name = "VAR", requires = "user")]
@@ -166,8 +173,9 @@ pub(crate) struct CollectArgs {
     /// Total time limit of one HTTP request.
     #[arg(long, value_name = "DUR", value_parser = parse_std_duration)]
     pub(crate) timeout: Option<std::time::Duration>,
-    /// Retries of a request after a connection error, timeout or 5xx.
-    #[arg(long, value_name = "N")]
+    /// Retries of a request after a connection error, timeout or 5xx (at
+    /// most 10, so one window's requests end within (N + 1) × --timeout).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=10))]
     pub(crate) retries: Option<u32>,
 }
 
@@ -214,7 +222,7 @@ pub(crate) struct PlanArgs {
     #[command(flatten)]
     pub(crate) billing: BillingArgs,
     /// Traffic Sentinel URL the scripts are addressed to (no request is sent).
-    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080", value_parser = parse_monitor_url)]
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
     pub(crate) monitor: String,
 }
 
@@ -381,7 +389,7 @@ mod tests {
             "--include-zones=EXTERNAL,DMZ",
             "--exclude-zones=INTERNAL",
             "--server-utc-offset=-08:00",
-            "--exclude-account=1",
+            "--exclude-account=1,acct-x",
             "--exclude-account=system",
             "--user=guest",
             "--password-env=TS_PASSWORD",
@@ -405,7 +413,7 @@ mod tests {
             .iter()
             .map(|a| a.as_str())
             .collect();
-        assert_eq!(excluded, ["1", "system"]);
+        assert_eq!(excluded, ["1", "acct-x", "system"]);
         assert_eq!(a.user.as_deref(), Some("guest"));
         assert_eq!(a.password_env.as_deref(), Some("TS_PASSWORD"));
         assert_eq!(a.timeout, Some(std::time::Duration::from_secs(30)));
@@ -447,6 +455,9 @@ mod tests {
             "z",
         ];
         let err = parse(&[&base[..], &["--password-env", "X"]].concat()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument);
+        // A user without a password would send an empty one: refused.
+        let err = parse(&[&base[..], &["--user", "u"]].concat()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument);
 
         let var = "TRAFFIC_USAGE_TEST_PASSWORD_UNSET_6b1f";
@@ -540,6 +551,8 @@ mod tests {
             ("--lag", "5x"),
             ("--max-window", "0d"),
             ("--granularity", "0"),
+            ("--granularity", "7"),
+            ("--retries", "4294967295"),
             ("--server-utc-offset", "+25:00"),
             ("--include-zones", "EXTERNAL\"|1"),
             ("--exclude-account", ""),
@@ -550,8 +563,6 @@ mod tests {
             let text = err.to_string();
             assert!(text.contains(value) && text.contains(flag), "{text}");
         }
-        let err = parse(&["collect", "--monitor", "ts:8080"]).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::ValueValidation);
         let err = parse(&["report", "--db", "d", "--zone", ""]).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ValueValidation);
     }

@@ -8,16 +8,16 @@ use std::path::Path;
 
 use time::{Duration, OffsetDateTime};
 use traffic_sentinel_client::{MonitorConfig, MonitorConfigBuilder, TrafficSentinelClient};
-use traffic_sentinel_emulator::{Emulator, EmulatorOptions, FlowHistory, FlowReader};
+use traffic_sentinel_emulator::{Emulator, EmulatorOptions, Fault, FlowHistory, FlowReader};
 use usage_correlator::{LedgerOptions, OwnershipLedger, QueryPlan, Schedule};
-use usage_model::{AccountId, EventReader};
+use usage_model::{AccountId, EventReader, Grid, ZoneId};
 
 use crate::cli::{BillingArgs, CollectArgs, DemoArgs, EmulateArgs, PlanArgs, ReportArgs};
 use crate::collect::Collection;
 use crate::error::CliError;
 use crate::report::Report;
 use crate::store::Store;
-use crate::units::format_time;
+use crate::units::{check_monitor_url, format_time};
 
 /// `demo`: the self-checking demonstration against an in-process emulator.
 ///
@@ -37,6 +37,19 @@ pub(crate) fn demo(args: &DemoArgs) -> Result<(), CliError> {
 /// is served); [`CliError::Emulator`] when the address cannot be bound;
 /// [`CliError::Setup`] when the runtime or signal handlers cannot be set up.
 pub(crate) fn emulate(args: &EmulateArgs) -> Result<(), CliError> {
+    // One delay may combine with one other fault; a second of either kind
+    // would silently replace the first.
+    let delays = args
+        .fault
+        .iter()
+        .filter(|f| matches!(f, Fault::Delay(_)))
+        .count();
+    if delays > 1 || args.fault.len() - delays > 1 {
+        return Err(CliError::BadValue(format!(
+            "--fault given {} times: at most one delay=DUR and one other fault combine",
+            args.fault.len()
+        )));
+    }
     let history = load_history(&args.flows, Duration::seconds(i64::from(args.granularity)))?;
     tracing::info!(
         flows = history.flow_count(),
@@ -79,6 +92,13 @@ pub(crate) fn emulate(args: &EmulateArgs) -> Result<(), CliError> {
 /// [`CliError::CheckpointOffGrid`]. During collection: [`CliError::Window`]
 /// for the first window that fails (earlier windows stay committed).
 pub(crate) fn collect(args: &CollectArgs) -> Result<(), CliError> {
+    check_monitor_url(&args.monitor).map_err(CliError::BadValue)?;
+    check_billing(&args.billing)?;
+    if let (Some(from), Some(until)) = (args.from, args.until)
+        && from >= until
+    {
+        return Err(CliError::FromNotBeforeUntil { from, until });
+    }
     if args.from.is_none() && !args.db.exists() {
         // No database, so no checkpoint: say so without creating one.
         return Err(CliError::NoStart {
@@ -86,6 +106,7 @@ pub(crate) fn collect(args: &CollectArgs) -> Result<(), CliError> {
         });
     }
     let ledger = load_ledger(&args.events, &args.billing.exclude_accounts)?;
+    check_zone_known(&ledger, &args.zone, &args.events)?;
     let mut builder = monitor_config(&args.monitor, &args.billing);
     if let Some(timeout) = args.timeout {
         builder = builder
@@ -105,12 +126,14 @@ pub(crate) fn collect(args: &CollectArgs) -> Result<(), CliError> {
         .max_window(args.billing.max_window)
         .grid(grid);
     schedule.validate()?;
-    let until = match args.until {
-        Some(until) => until,
-        None => OffsetDateTime::now_utc()
-            .checked_sub(args.lag)
-            .ok_or(CliError::UntilOutOfRange)?,
-    };
+    let now = OffsetDateTime::now_utc();
+    let settled = schedule
+        .settled(now)
+        .map_err(|_| CliError::UntilOutOfRange)?;
+    let until = args.until.unwrap_or(settled);
+    // An explicit --until later than now − lag is refused, never clamped,
+    // before anything is stored.
+    schedule.windows_until(settled, until, now)?;
 
     let zone = &args.zone;
     let mut store = Store::open(&args.db)?;
@@ -126,10 +149,13 @@ pub(crate) fn collect(args: &CollectArgs) -> Result<(), CliError> {
             }
             checkpoint
         }
-        (None, Some(from)) => from,
+        (None, Some(from)) => {
+            note_floored("--from", from, grid);
+            from
+        }
         (None, None) => return Err(CliError::NoStart { zone: zone.clone() }),
     };
-    let windows: Vec<_> = schedule.windows_between(start, until)?.collect();
+    let windows: Vec<_> = schedule.windows_until(start, until, now)?.collect();
     if let (Some(checkpoint), Some(first)) = (checkpoint, windows.first())
         && first.start() != checkpoint
     {
@@ -179,32 +205,47 @@ pub(crate) fn collect(args: &CollectArgs) -> Result<(), CliError> {
 /// for a bad schedule, [`CliError::Client`] when queries cannot be planned
 /// into requests, [`CliError::Stdout`].
 pub(crate) fn plan(args: &PlanArgs) -> Result<(), CliError> {
+    check_monitor_url(&args.monitor).map_err(CliError::BadValue)?;
+    check_billing(&args.billing)?;
+    if args.from >= args.until {
+        return Err(CliError::FromNotBeforeUntil {
+            from: args.from,
+            until: args.until,
+        });
+    }
     let ledger = load_ledger(&args.events, &args.billing.exclude_accounts)?;
+    check_zone_known(&ledger, &args.zone, &args.events)?;
+    note_floored("--from", args.from, args.billing.granularity);
+    note_floored("--until", args.until, args.billing.granularity);
     let config = monitor_config(&args.monitor, &args.billing)
         .build()
         .map_err(CliError::Monitor)?;
     let grid = args.billing.granularity;
-    let windows: Vec<_> = Schedule::new()
+    let windows = Schedule::new()
         .max_window(args.billing.max_window)
         .grid(grid)
-        .windows_between(args.from, args.until)?
-        .collect();
-    let mut out = format!(
+        .windows_between(args.from, args.until)?;
+    let header = format!(
         "plan of zone {} from {} to {}: {} window(s) on a {} s grid; requests go to POST {}\n",
         args.zone,
         format_time(args.from),
         format_time(args.until),
-        windows.len(),
-        args.billing.granularity,
+        windows.clone().count(),
+        grid.seconds(),
         config.query_url()
     );
+    write_stdout(header.as_bytes())?;
+    // One window at a time: the output streams, memory stays flat however
+    // long the span.
     for window in windows {
         let plan = QueryPlan::new(&ledger, &args.zone, window, grid)?;
         let requests = traffic_sentinel_client::plan_requests(&config, plan.queries())
             .map_err(CliError::Client)?;
+        let mut out = String::new();
         write_plan(&mut out, &plan, &requests, &config);
+        write_stdout(out.as_bytes())?;
     }
-    write_stdout(out.as_bytes())
+    Ok(())
 }
 
 /// Appends one window's plan and requests to `out`.
@@ -385,6 +426,50 @@ fn load_history(path: &Path, granularity: Duration) -> Result<FlowHistory, CliEr
         return Err(flows_error(source));
     }
     history.map_err(flows_error)
+}
+
+/// Refuses billing settings that can never bill anything: a Traffic
+/// Sentinel zone both included and excluded.
+fn check_billing(billing: &BillingArgs) -> Result<(), CliError> {
+    match billing
+        .include_zones
+        .iter()
+        .find(|zone| billing.exclude_zones.contains(zone))
+    {
+        Some(zone) => Err(CliError::ZoneIncludedAndExcluded(zone.clone())),
+        None => Ok(()),
+    }
+}
+
+/// Refuses a zone that no event of the log names (DESIGN §4).
+fn check_zone_known(
+    ledger: &OwnershipLedger,
+    zone: &ZoneId,
+    events: &Path,
+) -> Result<(), CliError> {
+    if ledger.has_zone(zone) {
+        return Ok(());
+    }
+    Err(CliError::UnknownZone {
+        zone: zone.clone(),
+        source_name: format!("events file {}", events.display()),
+        known: ledger.zones().cloned().collect(),
+    })
+}
+
+/// Says on standard error when `at`, given as `flag`, is not on the grid and
+/// is floored to it.
+fn note_floored(flag: &str, at: OffsetDateTime, grid: Grid) {
+    if let Ok(floored) = grid.floor(at)
+        && floored != at
+    {
+        eprintln!(
+            "note: {flag} {} is not on the {} s grid; using {}",
+            format_time(at),
+            grid.seconds(),
+            format_time(floored)
+        );
+    }
 }
 
 /// The monitor settings shared by `collect` and `plan`; the client's

@@ -130,4 +130,72 @@ pub(crate) enum CliError {
     /// The demo's billed bytes differ from the bytes of owned buckets.
     #[error("conservation check failed: {0}")]
     Conservation(String),
+    /// The zone asked for appears in no event of the log: a typo must not
+    /// bill nothing successfully.
+    #[error("zone {zone} appears in no event of {source_name}; the zones it holds are: {}", list_zones(.known))]
+    UnknownZone {
+        /// The zone asked for.
+        zone: ZoneId,
+        /// Where the events came from.
+        source_name: String,
+        /// The zones the log holds.
+        known: Vec<ZoneId>,
+    },
+    /// A Traffic Sentinel zone is both included and excluded: the filter
+    /// could never match and every window would bill zero.
+    #[error(
+        "zone {0} is given in both --include-zones and --exclude-zones; no traffic could match"
+    )]
+    ZoneIncludedAndExcluded(String),
+    /// `--from` is not before `--until`.
+    #[error("--from {} is not before --until {}", format_time(*.from), format_time(*.until))]
+    FromNotBeforeUntil {
+        /// The start asked for.
+        from: OffsetDateTime,
+        /// The end asked for.
+        until: OffsetDateTime,
+    },
+    /// A flag's value was refused after parsing (the message never shows a
+    /// password).
+    #[error("{0}")]
+    BadValue(String),
+}
+
+impl CliError {
+    /// The exit status for this error (DESIGN §9): 2 for bad input or flags,
+    /// 1 when a collection step (or anything else at run time) failed.
+    pub(crate) fn exit_code(&self) -> u8 {
+        match self {
+            CliError::OpenInput { .. }
+            | CliError::Events { .. }
+            | CliError::Flows { .. }
+            | CliError::NoStart { .. }
+            | CliError::CheckpointOffGrid { .. }
+            | CliError::UntilOutOfRange
+            | CliError::PasswordEnv { .. }
+            | CliError::Monitor(_)
+            | CliError::UnknownZone { .. }
+            | CliError::ZoneIncludedAndExcluded(_)
+            | CliError::FromNotBeforeUntil { .. }
+            | CliError::BadValue(_)
+            | CliError::Correlator(
+                usage_correlator::Error::UntilNotSettled { .. }
+                | usage_correlator::Error::MaxWindowBelowGrid { .. }
+                | usage_correlator::Error::NegativeSettleLag { .. },
+            ) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// `a, b, c`, or `none` for an empty list.
+fn list_zones(zones: &[ZoneId]) -> String {
+    if zones.is_empty() {
+        return "none (the log is empty)".to_owned();
+    }
+    zones
+        .iter()
+        .map(ZoneId::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -18,7 +18,7 @@ mod units;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::Parser as _;
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -27,17 +27,51 @@ use crate::cli::{Cli, Command};
 use crate::error::CliError;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return clap_error(&error),
+    };
     init_logging();
     match run(&cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            // One line, whatever the messages it wraps hold.
-            let message = error.to_string().replace(['\n', '\r'], " ");
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
+            eprintln!("error: {}", one_line(&error.to_string()));
+            ExitCode::from(error.exit_code())
         }
     }
+}
+
+/// `message` on one line, without any password a URL in it carries.
+fn one_line(message: &str) -> String {
+    units::redact_credentials(&message.replace(['\n', '\r'], " "))
+}
+
+/// Prints help or the version as clap writes them, and any other clap error
+/// as one `error: …` line; exit status 0 for help and version, 2 otherwise.
+fn clap_error(error: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = error.print();
+        return if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let text = error.render().to_string();
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .unwrap_or("invalid arguments");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    eprintln!("error: {} (see --help)", one_line(first));
+    ExitCode::from(2)
 }
 
 fn run(command: &Command) -> Result<(), CliError> {

@@ -12,11 +12,29 @@ use traffic_sentinel_emulator::{Fault, Times};
 ///
 /// # Errors
 ///
-/// A message naming the expected form when `text` is not RFC 3339.
+/// A message naming the expected form when `text` is not RFC 3339; one
+/// saying to add `Z` or an offset when only the offset is missing; one
+/// saying the time is out of range when it has no UTC form.
 pub(crate) fn parse_time(text: &str) -> Result<OffsetDateTime, String> {
-    OffsetDateTime::parse(text.trim(), &Rfc3339)
-        .map(|t| t.to_offset(UtcOffset::UTC))
-        .map_err(|e| format!("expected an RFC 3339 time like 2026-11-01T10:00:00Z ({e})"))
+    const FORM: &str = "expected an RFC 3339 time like 2026-11-01T10:00:00Z";
+    let text = text.trim();
+    let parsed = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
+        let without_offset = time::PrimitiveDateTime::parse(
+            text,
+            time::macros::format_description!(
+                version = 2,
+                "[year]-[month]-[day][first [T][t][ ]][hour]:[minute]:[second][optional [.[subsecond]]]"
+            ),
+        );
+        if without_offset.is_ok() {
+            format!("{FORM}: add Z (UTC) or an offset like +01:00 to the time")
+        } else {
+            FORM.to_owned()
+        }
+    })?;
+    parsed.checked_to_offset(UtcOffset::UTC).ok_or_else(|| {
+        "time is out of range: its UTC form is outside the years 0000 to 9999".to_owned()
+    })
 }
 
 /// Formats a time as RFC 3339 in UTC with a `Z`, e.g. `2026-11-01T10:00:00Z`.
@@ -88,6 +106,24 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err(format!("duration {text:?} must be positive"));
     }
     Ok(Duration::seconds(total))
+}
+
+/// Parses a settle lag: a duration as [`parse_duration`] reads it, or zero
+/// (`0`, `0s`, `0m`, …).
+///
+/// # Errors
+///
+/// As [`parse_duration`], except that zero is allowed.
+pub(crate) fn parse_lag(text: &str) -> Result<Duration, String> {
+    let trimmed = text.trim();
+    if !trimmed.is_empty() && trimmed.bytes().all(|b| b == b'0') {
+        return Ok(Duration::ZERO);
+    }
+    match parse_duration(trimmed) {
+        // Well formed, and zero.
+        Err(message) if message.ends_with("must be positive") => Ok(Duration::ZERO),
+        other => other,
+    }
 }
 
 /// The largest duration accepted: about 100 years.
@@ -169,24 +205,73 @@ pub(crate) fn parse_ts_zone(text: &str) -> Result<String, String> {
         .map_err(|error| error.to_string())
 }
 
-/// Parses a Traffic Sentinel monitor URL: `http://` or `https://`, then a host.
+/// Checks a Traffic Sentinel monitor URL: `http://` or `https://`, then a
+/// host. It is checked after the command line is parsed, never by clap, so
+/// that no error echoes a password the URL may carry.
 ///
 /// The full check (port, no query or fragment) happens when the monitor
 /// configuration is built.
 ///
 /// # Errors
 ///
-/// A message naming the expected form.
-pub(crate) fn parse_monitor_url(text: &str) -> Result<String, String> {
-    let rest = text
-        .strip_prefix("http://")
-        .or_else(|| text.strip_prefix("https://"));
-    match rest {
-        Some(rest) if !rest.is_empty() && !rest.starts_with('/') => Ok(text.to_owned()),
-        _ => Err(
-            "expected an http:// or https:// URL with a host, like http://10.147.28.100:8080"
-                .to_owned(),
-        ),
+/// A message naming the expected form and the URL without its password.
+pub(crate) fn check_monitor_url(text: &str) -> Result<(), String> {
+    let scheme_end = text.find("://").map_or(0, |end| end + 3);
+    let scheme = text[..scheme_end].to_ascii_lowercase();
+    let rest = &text[scheme_end..];
+    if matches!(scheme.as_str(), "http://" | "https://")
+        && !rest.is_empty()
+        && !rest.starts_with('/')
+    {
+        return Ok(());
+    }
+    Err(format!(
+        "invalid --monitor {:?}: expected an http:// or https:// URL with a host, like http://10.147.28.100:8080",
+        redact_credentials(text)
+    ))
+}
+
+/// `text` with the password of every `user:password@host` in it, with or
+/// without a scheme before it, replaced by `***`, so that no error or log
+/// line shows a password.
+///
+/// Each word (split at white space and quotes) holding an `@` is read as a
+/// URL: the user part starts after `://`, or else after the last `/`, and
+/// runs to the last `@`; from its first `:` on it is hidden.
+pub(crate) fn redact_credentials(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        out.push_str(&redact_word(word));
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_whitespace() || matches!(c, '"' | '\'' | '`') {
+            flush(&mut word, &mut out);
+            out.push(c);
+        } else {
+            word.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+/// One word of [`redact_credentials`].
+fn redact_word(word: &str) -> String {
+    let Some(at) = word.rfind('@') else {
+        return word.to_owned();
+    };
+    let user_start = match word[..at].find("://") {
+        Some(scheme) => scheme + 3,
+        None => word[..at].rfind('/').map_or(0, |slash| slash + 1),
+    };
+    match word[user_start..at].find(':') {
+        Some(colon) => {
+            let colon = user_start + colon;
+            format!("{}:***{}", &word[..colon], &word[at..])
+        }
+        None => word.to_owned(),
     }
 }
 
@@ -345,11 +430,76 @@ mod tests {
 
     #[test]
     fn monitor_urls() {
-        assert!(parse_monitor_url("http://10.147.28.100:8080").is_ok());
-        assert!(parse_monitor_url("https://ts.example").is_ok());
-        for bad in ["", "10.0.0.1:8080", "ftp://x", "http://", "http:///x"] {
-            assert!(parse_monitor_url(bad).is_err(), "{bad:?} accepted");
+        assert!(check_monitor_url("http://10.147.28.100:8080").is_ok());
+        assert!(check_monitor_url("https://ts.example").is_ok());
+        assert!(check_monitor_url("HTTP://ts.example").is_ok());
+        for bad in [
+            "",
+            "10.0.0.1:8080",
+            "ftp://x",
+            "http://",
+            "http:///x",
+            "http:/x",
+        ] {
+            assert!(check_monitor_url(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    /// No password reaches an error, whatever shape the URL has.
+    #[test]
+    fn passwords_are_redacted() {
+        for (text, shown) in [
+            ("ftp://guest:s3cret@ts:8080/x", "ftp://guest:***@ts:8080/x"),
+            ("http:/guest:s3cret@ts", "http:/guest:***@ts"),
+            ("HTTP//guest:s3cret@ts:8080", "HTTP//guest:***@ts:8080"),
+            ("guest:s3cret@ts", "guest:***@ts"),
+            ("x \"http://u:p@ss@h\" y", "x \"http://u:***@h\" y"),
+            ("http://u:p/ss@h", "http://u:***@h"),
+            (
+                "see mysql://root:s3cret@db:3306/cloud and postgres://u:p%40ss@h/db",
+                "see mysql://root:***@db:3306/cloud and postgres://u:***@h/db",
+            ),
+            ("http://guest@ts", "http://guest@ts"),
+            ("http://a:b:c@ts?x=@y", "http://a:***@y"),
+        ] {
+            assert_eq!(redact_credentials(text), shown, "{text}");
+        }
+        let err = check_monitor_url("ftp://guest:s3cret@ts").unwrap_err();
+        assert!(!err.contains("s3cret"), "{err}");
+    }
+
+    #[test]
+    fn lags_may_be_zero() {
+        for zero in ["0", "0s", "0m", "0h0m", "00"] {
+            assert_eq!(parse_lag(zero), Ok(Duration::ZERO), "{zero}");
+        }
+        assert_eq!(parse_lag("2h"), Ok(Duration::hours(2)));
+        assert!(parse_lag("-1h").is_err());
+        assert!(parse_lag("").is_err());
+    }
+
+    #[test]
+    fn granularities_are_seconds_or_durations() {
+        for (text, seconds) in [
+            ("60", 60),
+            ("3600", 3600),
+            ("1m", 60),
+            ("1h", 3600),
+            ("15m", 900),
+        ] {
+            assert_eq!(parse_grid(text).map(|g| g.seconds()), Ok(seconds), "{text}");
+        }
+        for bad in ["0", "7", "2d", "1x", "", "99999999999999999999999"] {
+            assert!(parse_grid(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn a_time_without_offset_says_to_add_one() {
+        let err = parse_time("2026-11-01T10:00:00").unwrap_err();
+        assert!(err.contains("add Z"), "{err}");
+        let err = parse_time("9999-12-31T23:59:59-23:59").unwrap_err();
+        assert!(err.contains("out of range"), "{err}");
     }
 
     #[test]
@@ -401,7 +551,9 @@ mod tests {
             parse_time(text).err(),
             parse_utc_offset(text).err(),
             parse_ts_zone(text).err(),
-            parse_monitor_url(text).err(),
+            check_monitor_url(text).err(),
+            parse_lag(text).err(),
+            parse_grid(text).err(),
             parse_fault(text).err(),
             parse_fault_times(text).err(),
         ];

@@ -181,7 +181,7 @@ fn version_and_help() {
         "--include-zones <Z,..>",
         "--exclude-zones <Z,..>",
         "--server-utc-offset <±HH:MM>",
-        "--exclude-account <ID>",
+        "--exclude-account <ID[,ID..]>",
         "[default: 2h]",
         "[default: 3600]",
         "[default: 1d]",

@@ -499,7 +499,7 @@ fn bad_input_files_give_one_line_naming_the_line() {
         "--from",
         FROM,
     ]);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(2));
     let err = stderr(&output);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
@@ -537,7 +537,7 @@ fn bad_input_files_give_one_line_naming_the_line() {
         "--from",
         FROM,
     ]);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(2));
     assert_eq!(dump(db.to_str().unwrap(), true), before);
 
     // A missing events file.
@@ -552,7 +552,7 @@ fn bad_input_files_give_one_line_naming_the_line() {
         "--until",
         UNTIL,
     ]);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(2));
     let err = stderr(&output);
     assert!(
         err.starts_with("error: cannot open events file") && err.contains("none.jsonl"),
@@ -570,7 +570,7 @@ fn bad_input_files_give_one_line_naming_the_line() {
         "--listen",
         "127.0.0.1:0",
     ]);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(2));
     let err = stderr(&output);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
@@ -598,7 +598,7 @@ fn collect_without_checkpoint_or_from_says_so() {
         "--zone",
         "zone-1",
     ]);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(2));
     let err = stderr(&output);
     assert!(
         err.starts_with("error: no checkpoint stored for zone zone-1 and no --from given"),

