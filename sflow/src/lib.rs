@@ -57,26 +57,31 @@
 //! # Why a decoder of our own (on `nom`)
 //!
 //! Billing needs one number per flow sample, a hard line between "skipped"
-//! (counted) and "malformed" (the whole datagram dropped), and no panic or
-//! unbounded allocation on hostile input. The sFlow crates on crates.io were
-//! evaluated against this project's captures with a mutation fuzzer
-//! (200,000 bit-flipped, truncated and length-corrupted datagrams each):
+//! (counted) and "malformed" (the whole datagram dropped, with the offset of
+//! the fault), and no panic on hostile input. The sFlow crates on crates.io
+//! were run over the datagrams of every capture in the project's sFlow test
+//! data and through a mutation fuzzer (200,000 bit-flipped, truncated and
+//! length-corrupted datagrams each):
 //!
-//! - `flowparser-sflow` 0.3 (nom 7, serde): decodes every capture to a full
-//!   tree of all samples and records, allocating per record, and returns
-//!   the sampled header as bytes, so the IP addresses still need a packet
-//!   parser. It reads several datagrams from one buffer, so trailing bytes
-//!   are an error rather than ignored.
-//! - `sflow-parser` 0.7: a `Read`-based parser building an owned tree;
-//!   other versions are an error, indistinguishable from a malformed
-//!   datagram without matching on message text.
-//! - `sflow` 0.0.1: unmaintained since 2016.
+//! - `flowparser-sflow` 0.3 and `sflow-parser` 0.7 both read every sFlow v5
+//!   datagram there, reject the truncated one, and did not panic. Neither
+//!   gives the estimate: both build an owned tree of every sample and
+//!   record (counter records included) and hand back the sampled header as
+//!   bytes, so the IP addresses, the skip reasons and the choice between
+//!   records would still be walked and parsed here.
+//! - Their errors do not serve the collector: `flowparser-sflow` gives
+//!   offsets relative to the failing structure (`offset 0` for a fault 72
+//!   bytes in), `sflow-parser` none, and reports another version as
+//!   `InvalidData(String)`, told from a malformed datagram only by its text.
+//! - `flowparser-sflow` brings nom 7 beside the workspace's nom 8, plus
+//!   serde, uuid and mac_address; `sflow` 0.0.1 is unmaintained since 2016.
+//! - Over the same real datagrams, this decoder (addresses included) ran at
+//!   about 4.5 M datagrams/s, `flowparser-sflow` 1.6 M, `sflow-parser`
+//!   0.7 M (one run, release build).
 //!
-//! Neither of the first two gives the estimate, the skip reasons or byte
-//! offsets; both would need the same walk over their tree that this crate
-//! does over the bytes. The decoder here is about 300 lines of `nom`
-//! combinators over the input slice (zero-copy: nothing is copied but the
-//! estimates), and the sampled headers are sliced by `etherparse`.
+//! The decoder here is a few hundred lines of `nom` over the input slice
+//! (zero-copy: nothing is copied but the estimates); the sampled headers
+//! are sliced by `etherparse`.
 //!
 //! # Crates used
 //!

@@ -121,7 +121,7 @@ fn mutate(bytes: &mut Vec<u8>, mutation: &Mutation) {
 
 proptest! {
     // Bounded to run in a couple of seconds under `cargo test`.
-    #![proptest_config(ProptestConfig { cases: 3000, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn random_bytes(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
