@@ -1,0 +1,203 @@
+//! Datagrams out of pcap and pcapng captures: link types, IPv4 and IPv6,
+//! skipped packets, timestamps, unreadable captures.
+
+use std::net::IpAddr;
+
+use etherparse::{IpNumber, Ipv4Header, PacketBuilder};
+use sflow::{CaptureReader, DatagramBuilder, Error, FlowSampleSpec};
+use time::macros::datetime;
+
+use crate::shared::{pcap, pcapng, read};
+
+fn datagram(sequence: u32) -> Vec<u8> {
+    let mut builder =
+        DatagramBuilder::new("192.0.2.1".parse().expect("ip")).sequence_number(sequence);
+    builder.flow_sample(FlowSampleSpec::new(
+        "10.0.0.1".parse().expect("ip"),
+        "10.0.0.2".parse().expect("ip"),
+        100,
+    ));
+    builder.encode()
+}
+
+fn udp_over_ethernet_v4(port: u16, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv4([192, 0, 2, 1], [192, 0, 2, 2], 64)
+        .udp(40000, port)
+        .write(&mut out, payload)
+        .expect("written");
+    out
+}
+
+fn udp_over_ipv6(port: u16, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let source = "2001:db8::1"
+        .parse::<std::net::Ipv6Addr>()
+        .expect("ip")
+        .octets();
+    let destination = "2001:db8::2"
+        .parse::<std::net::Ipv6Addr>()
+        .expect("ip")
+        .octets();
+    PacketBuilder::ipv6(source, destination, 64)
+        .udp(40000, port)
+        .write(&mut out, payload)
+        .expect("written");
+    out
+}
+
+fn tcp_over_ethernet() -> Vec<u8> {
+    let mut out = Vec::new();
+    PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv4([192, 0, 2, 1], [192, 0, 2, 2], 64)
+        .tcp(40000, 6343, 1, 1000)
+        .write(&mut out, b"not udp")
+        .expect("written");
+    out
+}
+
+/// The first fragment of a UDP datagram to 6343 (more fragments follow).
+fn first_fragment(payload: &[u8]) -> Vec<u8> {
+    let mut udp = Vec::new();
+    PacketBuilder::ipv4([192, 0, 2, 1], [192, 0, 2, 2], 64)
+        .udp(40000, 6343)
+        .write(&mut udp, payload)
+        .expect("written");
+    let (header, rest) = Ipv4Header::from_slice(&udp).expect("an ipv4 header");
+    let mut header = header;
+    header.more_fragments = true;
+    header.protocol = IpNumber::UDP;
+    header.header_checksum = header.calc_header_checksum();
+    let mut out = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+    out.extend_from_slice(&header.to_bytes());
+    out.extend_from_slice(rest);
+    out
+}
+
+/// A Linux cooked v2 header (20 bytes) for an IPv6 packet.
+fn sll2(packet: &[u8]) -> Vec<u8> {
+    let mut out = vec![
+        0x86, 0xdd, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0,
+    ];
+    out.extend_from_slice(packet);
+    out
+}
+
+/// A Linux cooked v1 header (16 bytes) for an IPv4 packet.
+fn sll(packet: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00];
+    out.extend_from_slice(packet);
+    out
+}
+
+#[test]
+fn pcapng_with_interfaces_of_several_link_types() {
+    let ipv4_packet = &udp_over_ethernet_v4(6343, &datagram(3))[14..];
+    let capture = pcapng(
+        &[(1, 6), (276, 9), (229, 6), (113, 6), (147, 6)],
+        &[
+            (
+                0,
+                1_714_557_600_000_000,
+                udp_over_ethernet_v4(6343, &datagram(1)),
+            ),
+            (
+                1,
+                1_714_557_601_500_000_000,
+                sll2(&udp_over_ipv6(6343, &datagram(2))),
+            ),
+            (2, 1_714_557_602_000_001, udp_over_ipv6(6343, &datagram(3))),
+            (3, 1_714_557_603_000_000, sll(ipv4_packet)),
+            (0, 1_714_557_604_000_000, tcp_over_ethernet()),
+            (
+                0,
+                1_714_557_605_000_000,
+                udp_over_ethernet_v4(53, &datagram(4)),
+            ),
+            (0, 1_714_557_606_000_000, first_fragment(&datagram(5))),
+            (4, 1_714_557_607_000_000, datagram(6)),
+            (9, 1_714_557_608_000_000, datagram(7)),
+        ],
+    );
+    let mut reader = CaptureReader::new(capture.as_slice()).expect("a pcapng capture");
+    let found: Vec<_> = reader.by_ref().map(|d| d.expect("readable")).collect();
+    let stamps: Vec<_> = found.iter().map(|d| d.timestamp).collect();
+    assert_eq!(
+        stamps,
+        [
+            datetime!(2024-05-01 10:00:00 UTC),
+            datetime!(2024-05-01 10:00:01.5 UTC),
+            datetime!(2024-05-01 10:00:02.000001 UTC),
+            datetime!(2024-05-01 10:00:03 UTC),
+        ]
+    );
+    let exporters: Vec<IpAddr> = found.iter().map(|d| d.exporter).collect();
+    let v4: IpAddr = "192.0.2.1".parse().expect("ip");
+    let v6: IpAddr = "2001:db8::1".parse().expect("ip");
+    assert_eq!(exporters, [v4, v6, v6, v4]);
+    assert_eq!(found[0].bytes, datagram(1));
+    assert_eq!(found[1].bytes, datagram(2));
+    assert_eq!(found[2].bytes, datagram(3));
+    assert_eq!(found[3].bytes, datagram(3));
+    let counts = reader.counts();
+    assert_eq!(counts.packets, 9);
+    assert_eq!(counts.datagrams, 4);
+    assert_eq!(counts.not_udp_to_port, 2);
+    assert_eq!(counts.ip_fragments, 1);
+    assert_eq!(counts.unsupported_link_type, 2);
+    assert_eq!(counts.truncated, 0);
+}
+
+#[test]
+fn pcap_of_raw_ip_and_another_port() {
+    let packets = [
+        (1_714_557_600, 250_000, udp_over_ipv6(6343, &datagram(1))),
+        (1_714_557_601, 0, udp_over_ipv6(9995, &datagram(2))),
+    ];
+    for (linktype, port, want) in [(101, 6343, 1), (229, 9995, 1), (101, 1, 0)] {
+        let capture = pcap(linktype, &packets);
+        let mut reader = CaptureReader::new(capture.as_slice())
+            .expect("a pcap")
+            .port(port);
+        let found: Vec<_> = reader.by_ref().map(|d| d.expect("readable")).collect();
+        assert_eq!(found.len(), want, "linktype {linktype}, port {port}");
+        assert_eq!(reader.counts().not_udp_to_port, 2 - want as u64);
+        if linktype == 101 && port == 6343 {
+            assert_eq!(found[0].timestamp, datetime!(2024-05-01 10:00:00.25 UTC));
+        }
+    }
+}
+
+#[test]
+fn short_datagram_is_truncated_not_yielded() {
+    let mut packet = udp_over_ethernet_v4(6343, &datagram(1));
+    packet.truncate(packet.len() - 10);
+    let capture = pcap(1, &[(0, 0, packet)]);
+    let mut reader = CaptureReader::new(capture.as_slice()).expect("a pcap");
+    assert!(reader.next().is_none());
+    assert_eq!(reader.counts().truncated, 1);
+}
+
+#[test]
+fn unreadable_captures() {
+    for input in [&b""[..], b"hello, this is not a capture at all......"] {
+        assert!(matches!(
+            CaptureReader::new(input),
+            Err(Error::UnrecognizedCapture)
+        ));
+    }
+    // Cut in the middle of the second packet: the first stands, then an error.
+    let whole = read("tcpdump__tests__sflow-print-v6.pcap");
+    let first_packet_end =
+        24 + 16 + u32::from_le_bytes(whole[32..36].try_into().expect("4 bytes")) as usize;
+    let cut = &whole[..first_packet_end + 30];
+    let mut reader = CaptureReader::new(cut).expect("a pcap header");
+    assert!(reader.next().expect("one datagram").is_ok());
+    let error = reader.next().expect("an error").expect_err("truncated");
+    assert!(
+        matches!(error, Error::UnreadableCapture { packets: 1, .. }),
+        "{error}"
+    );
+    assert!(reader.next().is_none());
+}
