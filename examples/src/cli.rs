@@ -55,6 +55,36 @@ pub(crate) enum Command {
     Plan(PlanArgs),
     /// Print stored usage per account, per IP or per day.
     Report(ReportArgs),
+    /// Read sFlow datagrams out of pcap/pcapng captures and write the flows
+    /// CSV (the emulator's history) to standard output.
+    ///
+    /// Each flow sample counts frame length × sampling rate bytes at the
+    /// capture time of its datagram, summed per bucket, source, destination
+    /// and their zones. A summary goes to standard error. Exit status 0 when
+    /// every file could be read as a capture, whatever was skipped inside;
+    /// 1 when one could not.
+    SflowImport(SflowImportArgs),
+}
+
+/// Flags of `sflow-import`.
+#[derive(Debug, Args)]
+pub(crate) struct SflowImportArgs {
+    /// Captures to read (pcap or pcapng), in order.
+    #[arg(long, value_name = "FILE", num_args = 1.., required = true)]
+    pub(crate) pcap: Vec<PathBuf>,
+    /// Zones of addresses: lines `cidr,zone` (IPv4 or IPv6), `#` comments;
+    /// the longest prefix wins.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) zones: Option<PathBuf>,
+    /// Zone of an address in no prefix of --zones.
+    #[arg(long, value_name = "NAME", default_value = "EXTERNAL")]
+    pub(crate) default_zone: String,
+    /// UDP port the datagrams were sent to.
+    #[arg(long, value_name = "N", default_value_t = sflow::SFLOW_PORT)]
+    pub(crate) port: u16,
+    /// Bucket size of the flows written, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) granularity: u32,
 }
 
 /// Flags of `demo`.

@@ -155,6 +155,9 @@ pub(crate) enum CliError {
         /// The end asked for.
         until: OffsetDateTime,
     },
+    /// Captures that could not be read (the others' flows were written).
+    #[error("{} capture(s) could not be read: {}", .0.len(), .0.join(", "))]
+    Captures(Vec<String>),
     /// A flag's value was refused after parsing (the message never shows a
     /// password).
     #[error("{0}")]

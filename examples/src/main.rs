@@ -12,6 +12,7 @@ mod demo;
 mod error;
 mod progress;
 mod report;
+mod sflow_import;
 mod store;
 mod units;
 
@@ -81,6 +82,7 @@ fn run(command: &Command) -> Result<(), CliError> {
         Command::Collect(args) => commands::collect(args),
         Command::Plan(args) => commands::plan(args),
         Command::Report(args) => commands::report(args),
+        Command::SflowImport(args) => sflow_import::run(args),
     }
 }
 
