@@ -29,6 +29,10 @@ const GUEST_ZONE: &str = "CLOUD";
 const BILLABLE_ZONE: &str = "EXTERNAL";
 /// A zone whose traffic must not be billed.
 const OTHER_ZONE: &str = "INTERNAL";
+/// The largest `--ips × --days` the demo accepts: about 9 million flows,
+/// under 2 GiB.
+const MAX_IP_DAYS: u64 = 20_000;
+
 /// The billing grid: Traffic Sentinel's hourly view.
 const GRID: Grid = Grid::HOURLY;
 /// The emulator's bucket size: minute data.
@@ -44,6 +48,18 @@ const DEMO_START: OffsetDateTime = datetime!(2026-11-01 00:00 UTC);
 /// owned buckets; any error of the emulator, the client, the store or the
 /// billing core.
 pub(crate) fn run(args: &DemoArgs) -> Result<(), CliError> {
+    // The synthetic history is held in memory (about 450 flows per address
+    // and day, a few hundred bytes each): refuse what would not fit.
+    let ip_days = u64::from(args.ips) * u64::from(args.days);
+    if ip_days > MAX_IP_DAYS {
+        return Err(CliError::BadValue(format!(
+            "demo --ips {} --days {} would generate about {} flows held in memory; \
+             keep --ips × --days at most {MAX_IP_DAYS} (e.g. --ips 5000 --days 4)",
+            args.ips,
+            args.days,
+            ip_days * 450
+        )));
+    }
     let data = DemoData::generate(args)?;
     let history =
         FlowHistory::new(BUCKET, data.flows.iter().cloned()).map_err(CliError::Emulator)?;

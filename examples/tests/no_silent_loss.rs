@@ -619,3 +619,9 @@ fn small_things_a_user_hits_at_once() {
     ]);
     assert_refused(&output, "--fault given 2 times");
 }
+
+#[test]
+fn a_demo_too_large_for_memory_is_refused_with_a_clear_message() {
+    let output = run(&["demo", "--ips", "1000000"]);
+    assert_refused(&output, "keep --ips × --days at most");
+}
