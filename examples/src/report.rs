@@ -186,7 +186,7 @@ impl Report {
             .map(|index| {
                 lines
                     .iter()
-                    .map(|line| cell_text(&line[index]).chars().count())
+                    .map(|line| table_text(&line[index]).chars().count())
                     .max()
                     .unwrap_or(0)
             })
@@ -198,7 +198,7 @@ impl Report {
                 if index > 0 {
                     text_line.push_str("  ");
                 }
-                let value = cell_text(cell);
+                let value = table_text(cell);
                 let pad = widths[index] - value.chars().count();
                 if self.is_numeric(index) {
                     text_line.extend(std::iter::repeat_n(' ', pad));
@@ -248,7 +248,7 @@ impl Report {
         out.push_str(&header.join(","));
         out.push('\n');
         for row in &self.rows {
-            let fields: Vec<String> = row.iter().map(|cell| csv_field(&cell_text(cell))).collect();
+            let fields: Vec<String> = row.iter().map(csv_cell).collect();
             out.push_str(&fields.join(","));
             out.push('\n');
         }
@@ -264,9 +264,65 @@ fn text(s: &str) -> Cell {
     Cell::Text(s.to_owned())
 }
 
-fn cell_text(cell: &Cell) -> String {
+/// A cell as the table shows it: text with its control, invisible and
+/// non-ASCII space characters (and backslashes) escaped as `\u{…}` (`\\`),
+/// so that two names that differ only by such characters never look alike.
+fn table_text(cell: &Cell) -> String {
     match cell {
-        Cell::Text(s) => s.clone(),
+        Cell::Text(s) => escape_invisible(s),
+        Cell::Bytes(n) => n.to_string(),
+    }
+}
+
+/// `text` with every character that does not show, or shows as a plain
+/// space, escaped; see [`table_text`].
+pub(crate) fn escape_invisible(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c == '\\' {
+            out.push_str("\\\\");
+        } else if c.is_control() || is_invisible(c) || (c.is_whitespace() && c != ' ') {
+            let _ = write!(out, "\\u{{{:04x}}}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Unicode's default-ignorable code points: format characters (zero-width
+/// spaces and joiners, direction marks and overrides, the byte order mark),
+/// variation selectors, fillers and tags, which render as nothing.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x00AD
+            | 0x034F
+            | 0x061C
+            | 0x115F..=0x1160
+            | 0x17B4..=0x17B5
+            | 0x180B..=0x180F
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x206F
+            | 0x3164
+            | 0xFE00..=0xFE0F
+            | 0xFEFF
+            | 0xFFA0
+            | 0xFFF0..=0xFFF8
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0000..=0xE0FFF
+    )
+}
+
+/// A CSV field: RFC 4180 quoting where needed; a text cell that begins
+/// with `=`, `+`, `-` or `@` (which a spreadsheet would run as a formula)
+/// is prefixed with `'`.
+fn csv_cell(cell: &Cell) -> String {
+    match cell {
+        Cell::Text(s) if s.starts_with(['=', '+', '-', '@']) => csv_field(&format!("'{s}")),
+        Cell::Text(s) => csv_field(s),
         Cell::Bytes(n) => n.to_string(),
     }
 }
@@ -577,6 +633,39 @@ TOTAL                                 2001306             305
                 .unwrap()
                 .contains("18446744073709551615")
         );
+    }
+
+    #[test]
+    fn csv_text_cells_never_start_a_formula() {
+        for (text, written) in [
+            ("=1+1", "'=1+1"),
+            ("+49", "'+49"),
+            ("-acct", "'-acct"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("=a,b", "\"'=a,b\""),
+            ("plain", "plain"),
+        ] {
+            assert_eq!(csv_cell(&text_cell(text)), written, "{text}");
+        }
+        assert_eq!(csv_cell(&Cell::Bytes(7)), "7");
+    }
+
+    #[test]
+    fn table_cells_show_invisible_characters() {
+        for (text, shown) in [
+            ("acct\u{200b}1", "acct\\u{200b}1"),
+            ("acct\u{202e}1", "acct\\u{202e}1"),
+            ("a\tb", "a\\u{0009}b"),
+            ("a\u{a0}b", "a\\u{00a0}b"),
+            ("a\\u{200b}", "a\\\\u{200b}"),
+            ("é😀 ok", "é😀 ok"),
+        ] {
+            assert_eq!(escape_invisible(text), shown, "{text:?}");
+        }
+    }
+
+    fn text_cell(s: &str) -> Cell {
+        text(s)
     }
 
     #[test]

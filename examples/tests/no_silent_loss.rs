@@ -625,3 +625,49 @@ fn a_demo_too_large_for_memory_is_refused_with_a_clear_message() {
     let output = run(&["demo", "--ips", "1000000"]);
     assert_refused(&output, "keep --ips × --days at most");
 }
+
+#[test]
+fn report_cells_cannot_start_formulas_or_hide_characters() {
+    let story = Story::new(
+        &[
+            event(
+                1,
+                "ASSIGN",
+                "2026-11-01T00:00:00Z",
+                "z1",
+                "=HYPERLINK(1)",
+                "192.0.2.1",
+            ),
+            event(
+                2,
+                "ASSIGN",
+                "2026-11-01T00:00:00Z",
+                "z1",
+                "acct",
+                "192.0.2.2",
+            ),
+            event(
+                3,
+                "ASSIGN",
+                "2026-11-01T00:00:00Z",
+                "z1",
+                "acct\u{200b}",
+                "192.0.2.3",
+            ),
+        ],
+        &[
+            "2026-11-01T01:00:00Z,192.0.2.1,198.51.100.1,,EXTERNAL,1",
+            "2026-11-01T01:00:00Z,192.0.2.2,198.51.100.1,,EXTERNAL,2",
+            "2026-11-01T01:00:00Z,192.0.2.3,198.51.100.1,,EXTERNAL,3",
+        ],
+    );
+    assert_ok(&story.collect("z1", &DAY));
+    let csv = story.report("account");
+    assert!(
+        csv.contains("\n\"z1\",\"'=HYPERLINK(1)\"") || csv.contains("\nz1,'=HYPERLINK(1),1,0\n"),
+        "{csv}"
+    );
+    let db = story.arg("db.sqlite");
+    let table = text(&run(&["report", "--db", &db]).stdout);
+    assert!(table.contains("acct\\u{200b}"), "{table}");
+}
