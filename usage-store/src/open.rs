@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sqlx::AnyConnection;
 use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyPool, Executor as _, Row as _};
+use sqlx::{AnyPool, Connection as _, Executor as _, Row as _};
 
 use crate::dialect::Dialect;
 use crate::error::Doing as _;
@@ -25,14 +25,15 @@ pub(crate) async fn connect(target: &StoreTarget, mode: OpenMode) -> Result<AnyP
     let url = match target.path() {
         Some(path) => {
             let absolute = sqlite_path(target, path, mode)?;
-            if absolute.exists() {
-                check_sqlite_file(target, &absolute, mode)?;
-            }
             let sqlite_mode = match mode {
                 OpenMode::ReadOnly => "ro",
                 OpenMode::ReadWrite => "rwc",
             };
-            target.connect_url(Some(&absolute), sqlite_mode)?
+            let url = target.connect_url(Some(&absolute), sqlite_mode)?;
+            if absolute.exists() && check_sqlite_file(target, &absolute, mode)? {
+                leave_wal_mode(target, &url).await?;
+            }
+            url
         }
         None => target.connect_url(None, "")?,
     };
@@ -116,8 +117,13 @@ fn sqlite_path(target: &StoreTarget, path: &Path, mode: OpenMode) -> Result<Path
 /// Refuses a file that is not a SQLite database, and (read-only) a file in
 /// WAL mode, which SQLite cannot read without leaving `-wal` and `-shm`
 /// files beside it; the first release wrote its files in WAL mode, so one
-/// of schema version 1 is reported as outdated.
-fn check_sqlite_file(target: &StoreTarget, path: &Path, mode: OpenMode) -> Result<(), StoreError> {
+/// of schema version 1 is reported as outdated. Returns whether a
+/// read-write open finds the file in WAL mode.
+fn check_sqlite_file(
+    target: &StoreTarget,
+    path: &Path,
+    mode: OpenMode,
+) -> Result<bool, StoreError> {
     let foreign = |reason: &str| StoreError::Foreign {
         target: target.to_string(),
         reason: reason.to_owned(),
@@ -133,7 +139,7 @@ fn check_sqlite_file(target: &StoreTarget, path: &Path, mode: OpenMode) -> Resul
         return if mode == OpenMode::ReadOnly {
             Err(foreign("the file is empty"))
         } else {
-            Ok(())
+            Ok(false)
         };
     }
     if header.len() < 100 || !header.starts_with(b"SQLite format 3\0") {
@@ -154,7 +160,7 @@ fn check_sqlite_file(target: &StoreTarget, path: &Path, mode: OpenMode) -> Resul
             reason: "the file is in WAL journal mode, which a read-only open cannot read without leaving files beside it; open it read-write once to switch it back".to_owned(),
         });
     }
-    Ok(())
+    Ok(wal)
 }
 
 /// Checks the schema; with [`OpenMode::ReadWrite`] creates it in an empty
@@ -175,8 +181,7 @@ pub(crate) async fn prepare(
         Engine::Sqlite => {
             let mut tx = begin_immediate(pool).await?;
             set_up_schema(&mut tx, dialect, target, "").await?;
-            tx.commit().await.doing("creating the schema")?;
-            leave_wal_mode(pool).await
+            tx.commit().await.doing("creating the schema")
         }
         Engine::Postgres => {
             let mut tx = pool.begin().await.doing("creating the schema")?;
@@ -336,19 +341,24 @@ fn check_version(
     }
 }
 
-/// Switches a SQLite file out of WAL mode (files of the first release), so
-/// that read-only opens leave nothing beside it. Another connection holding
-/// the file open makes this fail; it is tried again at the next open.
-async fn leave_wal_mode(pool: &AnyPool) -> Result<(), StoreError> {
-    let mut conn = pool.acquire().await.doing("reading the journal mode")?;
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-        .fetch_one(&mut *conn)
+/// Switches a SQLite file out of WAL mode (the first release's files), on
+/// a connection of its own before the pool opens, so that read-only opens
+/// leave nothing beside the file. This needs the file to itself: while
+/// another process holds it open, the switch fails (the open goes on in WAL
+/// mode), and read-only opens refuse the file until a later read-write open
+/// switches it.
+async fn leave_wal_mode(target: &StoreTarget, url: &str) -> Result<(), StoreError> {
+    let open_error = |error: sqlx::Error| StoreError::Open {
+        target: target.to_string(),
+        reason: error.to_string(),
+    };
+    let mut conn = AnyConnection::connect(url).await.map_err(open_error)?;
+    conn.execute("PRAGMA busy_timeout = 30000")
         .await
-        .doing("reading the journal mode")?;
-    if mode.eq_ignore_ascii_case("wal") {
-        let _ = conn.execute("PRAGMA journal_mode = DELETE").await;
-    }
-    Ok(())
+        .map_err(open_error)?;
+    // Busy while another process has the file open: tried again next time.
+    let _switched = conn.execute("PRAGMA journal_mode = DELETE").await;
+    conn.close().await.map_err(open_error)
 }
 
 /// The binary, no-pad `utf8mb4` collation of this MySQL or MariaDB server

@@ -12,7 +12,7 @@ use usage_model::{AccountId, ByteCounts, CollectionWindow, UsageRecord, ZoneId};
 
 use crate::codec::join_signed;
 use crate::rows::{narrow, next_row, wide};
-use crate::store::{corrupt_time, get, window_of};
+use crate::store::{corrupt_time, get, get_text, window_of};
 use crate::window_rows::account_id;
 use crate::{Adjustment, Store, StoreError};
 
@@ -324,7 +324,7 @@ impl Store {
                 kind: get(row, "anomalies", key, "kind", 3)?,
                 event_id: narrow(row, "anomalies", key, "event_id", 4)?,
                 other_event_id,
-                detail: get(row, "anomalies", key, "detail", 8)?,
+                detail: get_text(row, "anomalies", key, "detail", 8)?,
             }))
         })
         .await

@@ -14,7 +14,7 @@ use crate::codec::{count, digest_to_hex, split_signed, split_wide};
 use crate::commit::{WindowRow, write_window_row};
 use crate::error::Doing as _;
 use crate::late_event::LATE_EVENT;
-use crate::store::{get, lock_zone};
+use crate::store::{get, get_text, lock_zone};
 use crate::window_rows::{
     WindowTotals, account_id, account_totals, check_anomalies, check_records, check_window,
     insert_anomalies, insert_records, stored_records, timestamp,
@@ -308,7 +308,7 @@ async fn stored_anomalies(
             get(&row, "anomalies", zone, "kind", 0)?,
             event,
             other,
-            get(&row, "anomalies", zone, "detail", 5)?,
+            get_text(&row, "anomalies", zone, "detail", 5)?,
         ));
     }
     Ok(set)

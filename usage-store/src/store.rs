@@ -134,11 +134,18 @@ impl Store {
         let sql = self
             .dialect
             .sql("SELECT name, value FROM zone_settings WHERE zone = ? ORDER BY name");
-        sqlx::query_as(&sql)
+        let rows = sqlx::query(&sql)
             .bind(zone.as_str())
             .fetch_all(&self.pool)
             .await
-            .doing("reading the zone's settings")
+            .doing("reading the zone's settings")?;
+        rows.iter()
+            .map(|row| {
+                let name = get_text(row, "zone_settings", zone.as_str(), "name", 0)?;
+                let value = get_text(row, "zone_settings", &name, "value", 1)?;
+                Ok((name, value))
+            })
+            .collect()
     }
 
     /// The digest of the zone's event log before its checkpoint, as stored by
@@ -345,6 +352,27 @@ where
         key: key.to_owned(),
         column,
         reason: e.to_string(),
+    })
+}
+
+/// Text column `index` of `row`. MySQL sends `TEXT` columns of a binary
+/// collation as blobs, read here as UTF-8.
+pub(crate) fn get_text(
+    row: &AnyRow,
+    table: &'static str,
+    key: &str,
+    column: &'static str,
+    index: usize,
+) -> Result<String, StoreError> {
+    if let Ok(text) = row.try_get::<String, _>(index) {
+        return Ok(text);
+    }
+    let bytes: Vec<u8> = get(row, table, key, column, index)?;
+    String::from_utf8(bytes).map_err(|_| StoreError::Corrupt {
+        table,
+        key: key.to_owned(),
+        column,
+        reason: "not valid UTF-8".to_owned(),
     })
 }
 
