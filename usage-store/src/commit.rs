@@ -154,7 +154,7 @@ impl Store {
             }
             let stored =
                 stored_records(conn, self.dialect, zone.as_str(), bounds.0, bounds.1).await?;
-            let replaced = replaced_ids(&stored, records, zone, &commit.records)?;
+            let replaced = replaced_ids(&stored, records, &commit.records)?;
             delete_records(conn, self.dialect, &replaced).await?;
             insert_records(conn, self.dialect, records).await?;
             insert_anomalies(conn, self.dialect, zone.as_str(), bounds, anomalies).await?;

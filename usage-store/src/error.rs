@@ -1,11 +1,10 @@
 //! The error of every store operation.
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use usage_model::{AccountId, CollectionWindow, RecordId, ZoneId};
+use usage_model::{AccountId, CollectionWindow, RecordId, UsageRecord, ZoneId};
 
 /// Why a store operation failed.
 ///
@@ -163,25 +162,19 @@ pub enum StoreError {
     /// A stored record of another id already holds the record's natural key
     /// `(zone, account, ip, start, end)`; nothing was overwritten.
     #[error(
-        "record {new_id} cannot be stored: record {stored_id} already holds zone {zone}, account {account}, ip {ip}, {}..{}",
-        show(.start),
-        show(.end)
+        "record {} cannot be stored: record {stored_id} already holds zone {}, account {}, ip {}, {}..{}",
+        .record.id,
+        .record.zone,
+        .record.account,
+        .record.ip,
+        show(&.record.start),
+        show(&.record.end)
     )]
     RecordKeyTaken {
-        /// The zone.
-        zone: ZoneId,
-        /// The account.
-        account: AccountId,
-        /// The address.
-        ip: IpAddr,
-        /// The record's start.
-        start: OffsetDateTime,
-        /// The record's end.
-        end: OffsetDateTime,
-        /// The id stored with that key.
+        /// The record refused.
+        record: Box<UsageRecord>,
+        /// The id stored with its natural key.
         stored_id: String,
-        /// The id of the record refused.
-        new_id: RecordId,
     },
     /// A text value the schema cannot hold: a zone, account, setting name or
     /// anomaly kind longer than its column, or an empty or repeated setting

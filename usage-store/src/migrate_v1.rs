@@ -19,22 +19,18 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use usage_model::{AccountId, UsageRecord, ZoneId};
 
+use crate::StoreError;
 use crate::codec::{ip_key, split, split_wide, to_seconds};
 use crate::dialect::Dialect;
 use crate::error::Doing as _;
 use crate::store::get;
 use crate::window_rows::{RecordColumns, insert_records};
-use crate::{StoreError, StoreTarget};
 
 /// Records converted per page.
 const PAGE: i64 = 2_000;
 
 /// Migrates the version-1 tables of the connection's file.
-pub(crate) async fn migrate(
-    conn: &mut AnyConnection,
-    dialect: Dialect,
-    _target: &StoreTarget,
-) -> Result<(), StoreError> {
+pub(crate) async fn migrate(conn: &mut AnyConnection, dialect: Dialect) -> Result<(), StoreError> {
     for statement in [
         "DROP INDEX IF EXISTS usage_records_by_zone_account",
         "ALTER TABLE usage_records RENAME TO v1_usage_records",

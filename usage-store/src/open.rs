@@ -242,7 +242,7 @@ async fn set_up_schema(
     let mut found = stored_version(conn, dialect).await?;
     if found.is_none() {
         if dialect.engine == Engine::Sqlite && sqlite_user_version(conn).await? == 1 {
-            crate::migrate_v1::migrate(conn, dialect, target).await?;
+            crate::migrate_v1::migrate(conn, dialect).await?;
         } else {
             let tables: i64 = sqlx::query_scalar(dialect.count_tables())
                 .fetch_one(&mut *conn)

@@ -225,19 +225,6 @@ impl StoreTarget {
         )
     }
 
-    /// The target with another database name on the same server (tests and
-    /// tools that create databases); `None` for a SQLite target.
-    pub fn with_database(&self, name: &str) -> Option<StoreTarget> {
-        let mut target = self.clone();
-        match &mut target.kind {
-            TargetKind::Sqlite(_) => None,
-            TargetKind::Server { database, .. } => {
-                *database = name.to_owned();
-                Some(target)
-            }
-        }
-    }
-
     /// The URL sqlx connects to, with the password. `sqlite_mode` is the
     /// SQLite open mode (`ro`, `rw` or `rwc`) for a file path already made
     /// absolute.

@@ -263,7 +263,6 @@ pub(crate) async fn stored_records(
 pub(crate) fn replaced_ids(
     stored: &[RecordColumns],
     new: &[RecordColumns],
-    zone: &ZoneId,
     records: &[UsageRecord],
 ) -> Result<Vec<String>, StoreError> {
     let by_key: HashMap<NaturalKey, &str> =
@@ -275,13 +274,8 @@ pub(crate) fn replaced_ids(
             Some(&id) => {
                 if let Some(original) = records.get(record.source) {
                     return Err(StoreError::RecordKeyTaken {
-                        zone: zone.clone(),
-                        account: original.account.clone(),
-                        ip: original.ip,
-                        start: original.start,
-                        end: original.end,
+                        record: Box::new(original.clone()),
                         stored_id: id.to_owned(),
-                        new_id: original.id,
                     });
                 }
             }

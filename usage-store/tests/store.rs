@@ -1,6 +1,8 @@
 //! The integration tests of `usage-store`: each runs against every engine
 //! reachable here (see `engines`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "store/cloudstack.rs"]
 mod cloudstack;
 #[path = "store/commit.rs"]

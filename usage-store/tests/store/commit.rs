@@ -404,11 +404,9 @@ async fn a_natural_key_held_by_another_id_is_refused() {
         let before = snapshot(&store).await;
         let err = store.commit_window(&second).await.unwrap_err();
         match &err {
-            StoreError::RecordKeyTaken {
-                stored_id, new_id, ..
-            } => {
+            StoreError::RecordKeyTaken { record, stored_id } => {
                 assert_eq!(stored_id, &"f".repeat(32));
-                assert_eq!(new_id, &real.id);
+                assert_eq!(**record, *real);
             }
             other => panic!("{engine}: unexpected {other:?}"),
         }
