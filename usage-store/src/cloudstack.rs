@@ -1,7 +1,8 @@
 //! Posting a window's per-account bytes to CloudStack's `user_statistics`,
 //! in the store's own transaction (DESIGN §11).
 //!
-//! CloudStack's direct-network usage listener keeps one row per account,
+//! Source: DESIGN §11, which follows Apache CloudStack's own collection of
+//! direct-network (Traffic Sentinel) usage. CloudStack keeps one row per account,
 //! zone and traffic monitor in `cloud.user_statistics`: `account_id`,
 //! `data_center_id` = the zone id, `public_ip_address` NULL, `device_id` =
 //! the monitor's `host.id`, `device_type` `'DirectNetwork'`, `network_id` 0

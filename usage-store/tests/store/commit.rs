@@ -466,3 +466,29 @@ async fn a_read_only_store_refuses_writes() {
         reader.close().await;
     }
 }
+
+/// The store's futures can move between threads (`tokio::spawn`): checked
+/// by the compiler.
+#[allow(dead_code)]
+fn store_futures_are_send(
+    store: &Store,
+    window: &usage_store::WindowCommit,
+    restate: &usage_store::RestateCommit,
+    late: &usage_store::LateEvents,
+) {
+    fn send<T: Send>(_: T) {}
+    send(Store::open(store.target(), OpenMode::ReadWrite));
+    send(store.commit_window(window));
+    send(store.restate_window(restate));
+    send(store.record_late_event_anomalies(late));
+    send(store.report_by_account(
+        &ReportFilter::new(),
+        |_| std::ops::ControlFlow::Continue(()),
+    ));
+    send(store.report_by_ip(
+        &ReportFilter::new(),
+        |_| std::ops::ControlFlow::Continue(()),
+    ));
+    send(store.status());
+    send(store.billed_windows(&zone(), |_| std::ops::ControlFlow::Continue(())));
+}
