@@ -1,0 +1,143 @@
+//! Posting a window's per-account bytes to CloudStack's `user_statistics`,
+//! in the store's own transaction (DESIGN §11).
+//!
+//! Source: DESIGN §11, which follows Apache CloudStack's own collection of
+//! direct-network (Traffic Sentinel) usage. CloudStack keeps one row per account,
+//! zone and traffic monitor in `cloud.user_statistics`: `account_id`,
+//! `data_center_id` = the zone id, `public_ip_address` NULL, `device_id` =
+//! the monitor's `host.id`, `device_type` `'DirectNetwork'`, `network_id` 0
+//! (never NULL: CloudStack's usage job fails on a NULL). It adds each
+//! collection's bytes to `current_bytes_sent` / `current_bytes_received`;
+//! CloudStack's usage server turns those into usage records of types 4 and
+//! 5. This module does the same under a row lock (`SELECT … FOR UPDATE`),
+//! creating the row with zero counters when missing. As the store's tables
+//! and CloudStack's live on one MySQL server, a window is posted exactly
+//! once or not at all.
+
+use std::fmt::Write as _;
+
+use sqlx::AnyConnection;
+use usage_model::ZoneId;
+
+use crate::error::Doing as _;
+use crate::{Engine, Store, StoreError};
+
+/// Where to post a window's bytes in CloudStack (DESIGN §11).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CloudStackPosting {
+    /// The `host.id` of the zone's traffic monitor, as CloudStack's
+    /// `addTrafficMonitor` created it: the rows' `device_id`.
+    pub host_id: u64,
+    /// The name of CloudStack's database on the store's MySQL server,
+    /// usually `cloud`: letters, digits and `_` only.
+    pub cloud_database: String,
+}
+
+/// Checks, before any write, that posting is possible: a `mysql://` store,
+/// a plain database name, a decimal zone id and a decimal account id for
+/// every account with bytes to post.
+pub(crate) fn check_posting(
+    store: &Store,
+    posting: &CloudStackPosting,
+    zone: &ZoneId,
+    amounts: &[(&str, u128, u128)],
+) -> Result<(), StoreError> {
+    if store.engine() != Engine::MySql {
+        return Err(StoreError::CloudStackNeedsMySql {
+            target: store.target().to_string(),
+        });
+    }
+    let name = &posting.cloud_database;
+    if name.is_empty()
+        || name.len() > 64
+        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return Err(StoreError::CloudStackDatabase { name: name.clone() });
+    }
+    cloudstack_id("zone", zone.as_str())?;
+    for &(account, sent, received) in amounts {
+        if sent == 0 && received == 0 {
+            continue;
+        }
+        cloudstack_id("account", account)?;
+        for (direction, amount) in [("bytes_sent", sent), ("bytes_received", received)] {
+            if u64::try_from(amount).is_err() {
+                return Err(StoreError::TooLarge {
+                    what: format!("{direction} of account {account} to post to CloudStack"),
+                    value: amount.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A CloudStack id: decimal digits that fit in `u64`.
+fn cloudstack_id(what: &'static str, value: &str) -> Result<u64, StoreError> {
+    let not_id = || StoreError::NotCloudStackId {
+        what,
+        value: value.to_owned(),
+    };
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(not_id());
+    }
+    value.parse().map_err(|_| not_id())
+}
+
+/// Adds `(account, sent, received)` to each account's `user_statistics`
+/// row, creating it when missing; accounts with nothing to add are skipped.
+/// Every value was checked by [`check_posting`]; the numbers are written as
+/// decimal literals because they are `u64` and CloudStack's columns are
+/// `BIGINT UNSIGNED`.
+pub(crate) async fn post_usage(
+    conn: &mut AnyConnection,
+    posting: &CloudStackPosting,
+    zone: &ZoneId,
+    amounts: &[(&str, u128, u128)],
+) -> Result<(), StoreError> {
+    let table = format!("`{}`.user_statistics", posting.cloud_database);
+    let zone_id = cloudstack_id("zone", zone.as_str())?;
+    for &(account, sent, received) in amounts {
+        if sent == 0 && received == 0 {
+            continue;
+        }
+        let account_id = cloudstack_id("account", account)?;
+        let mut key = String::new();
+        let _ = write!(
+            key,
+            "account_id = {account_id} AND data_center_id = {zone_id}
+             AND public_ip_address IS NULL AND device_id = {host}
+             AND device_type = 'DirectNetwork' AND network_id = 0",
+            host = posting.host_id
+        );
+        let rows: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT CAST(id AS CHAR) FROM {table} WHERE {key} FOR UPDATE"
+        ))
+        .fetch_all(&mut *conn)
+        .await
+        .doing("locking CloudStack's user statistics")?;
+        if rows.is_empty() {
+            sqlx::query(&format!(
+                "INSERT INTO {table}
+                     (data_center_id, account_id, public_ip_address, device_id, device_type,
+                      network_id, net_bytes_received, net_bytes_sent, current_bytes_received,
+                      current_bytes_sent, agg_bytes_received, agg_bytes_sent)
+                 VALUES ({zone_id}, {account_id}, NULL, {host}, 'DirectNetwork', 0, 0, 0, 0, 0, 0, 0)",
+                host = posting.host_id
+            ))
+            .execute(&mut *conn)
+            .await
+            .doing("creating CloudStack's user statistics")?;
+        }
+        sqlx::query(&format!(
+            "UPDATE {table}
+             SET current_bytes_sent = current_bytes_sent + {sent},
+                 current_bytes_received = current_bytes_received + {received}
+             WHERE {key}"
+        ))
+        .execute(&mut *conn)
+        .await
+        .doing("adding usage to CloudStack's user statistics")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,19 @@
+//! The integration tests of `usage-store`: each runs against every engine
+//! reachable here (see `engines`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "store/cloudstack.rs"]
+mod cloudstack;
+#[path = "store/commit.rs"]
+mod commit;
+#[path = "store/engines.rs"]
+mod engines;
+#[path = "store/fixtures.rs"]
+mod fixtures;
+#[path = "store/open.rs"]
+mod open;
+#[path = "store/reports.rs"]
+mod reports;
+#[path = "store/restate.rs"]
+mod restate;
