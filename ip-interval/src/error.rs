@@ -17,17 +17,15 @@ pub enum Error {
     /// An interval inserted into a [`Timeline`](crate::Timeline) overlaps one
     /// it already holds.
     Overlap {
-        /// The key of the timeline, as `Debug` text, when the timeline belongs
-        /// to a [`KeyedTimelines`](crate::KeyedTimelines).
+        /// The key of the timeline, as `Debug` text; `None` only while the
+        /// timeline is not yet tied to a key (deserializing a lone
+        /// [`Timeline`](crate::Timeline)).
         key: Option<String>,
         /// The interval that was refused, as `Debug` text.
         new: String,
         /// The interval already held that it overlaps, as `Debug` text.
         existing: String,
     },
-    /// An operation on the last piece of a [`Timeline`](crate::Timeline) found
-    /// the timeline empty.
-    EmptyTimeline,
 }
 
 impl fmt::Display for Error {
@@ -54,7 +52,6 @@ impl fmt::Display for Error {
                 f,
                 "interval {new} for key {key} overlaps the interval {existing} already held"
             ),
-            Error::EmptyTimeline => write!(f, "the timeline holds no piece"),
         }
     }
 }

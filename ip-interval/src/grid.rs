@@ -3,8 +3,8 @@
 /// The grid is anchored at the type's natural origin, so two callers snapping
 /// the same point with the same step always agree:
 ///
-/// - for integers, the grid is the multiples of `step` (anchored at zero,
-///   extending to negative numbers);
+/// - for integers (`i128`, e.g. Unix nanoseconds), the grid is the multiples
+///   of `step` (anchored at zero, extending to negative numbers);
 /// - for `time::OffsetDateTime` (feature `time`), the grid is the instants
 ///   whose Unix timestamp in nanoseconds is a multiple of `step`, i.e. it is
 ///   anchored at the Unix epoch, `1970-01-01T00:00:00Z`. The point's UTC
@@ -15,11 +15,11 @@
 /// ```
 /// use ip_interval::GridPoint;
 ///
-/// assert_eq!(17_i64.floor_to(5), Some(15));
-/// assert_eq!((-17_i64).floor_to(5), Some(-20));
-/// assert_eq!(17_i64.ceil_to(5), Some(20));
-/// assert!(15_i64.is_on_grid(5));
-/// assert_eq!(17_i64.floor_to(0), None);
+/// assert_eq!(17_i128.floor_to(5), Some(15));
+/// assert_eq!((-17_i128).floor_to(5), Some(-20));
+/// assert_eq!(17_i128.ceil_to(5), Some(20));
+/// assert!(15_i128.is_on_grid(5));
+/// assert_eq!(17_i128.floor_to(0), None);
 /// ```
 pub trait GridPoint: Ord + Copy {
     /// The grid spacing type (an integer for integers, a duration for times).
@@ -40,35 +40,27 @@ pub trait GridPoint: Ord + Copy {
     }
 }
 
-macro_rules! impl_grid_point_for_int {
-    ($($t:ty),*) => {$(
-        impl GridPoint for $t {
-            type Step = $t;
+/// Integers: the grid is the multiples of `step`, anchored at zero.
+impl GridPoint for i128 {
+    type Step = i128;
 
-            fn floor_to(self, step: $t) -> Option<$t> {
-                #[allow(unused_comparisons)]
-                if step <= 0 {
-                    return None;
-                }
-                let rem = self.checked_rem_euclid(step)?;
-                self.checked_sub(rem)
-            }
-
-            fn ceil_to(self, step: $t) -> Option<$t> {
-                let floor = self.floor_to(step)?;
-                if floor == self {
-                    Some(floor)
-                } else {
-                    floor.checked_add(step)
-                }
-            }
+    fn floor_to(self, step: i128) -> Option<i128> {
+        if step <= 0 {
+            return None;
         }
-    )*};
-}
+        let rem = self.checked_rem_euclid(step)?;
+        self.checked_sub(rem)
+    }
 
-impl_grid_point_for_int!(
-    i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize
-);
+    fn ceil_to(self, step: i128) -> Option<i128> {
+        let floor = self.floor_to(step)?;
+        if floor == self {
+            Some(floor)
+        } else {
+            floor.checked_add(step)
+        }
+    }
+}
 
 /// Grid snapping for times: anchored at the Unix epoch in UTC; results in UTC.
 #[cfg(feature = "time")]
@@ -99,24 +91,24 @@ mod tests {
 
     #[test]
     fn integers_floor_and_ceil_toward_the_grid() {
-        assert_eq!(10_i64.floor_to(5), Some(10));
-        assert_eq!(14_i64.floor_to(5), Some(10));
-        assert_eq!((-1_i64).floor_to(5), Some(-5));
-        assert_eq!((-5_i64).floor_to(5), Some(-5));
-        assert_eq!(11_u32.ceil_to(5), Some(15));
-        assert_eq!(10_u32.ceil_to(5), Some(10));
-        assert_eq!((-6_i32).ceil_to(5), Some(-5));
+        assert_eq!(10_i128.floor_to(5), Some(10));
+        assert_eq!(14_i128.floor_to(5), Some(10));
+        assert_eq!((-1_i128).floor_to(5), Some(-5));
+        assert_eq!((-5_i128).floor_to(5), Some(-5));
+        assert_eq!(11_i128.ceil_to(5), Some(15));
+        assert_eq!(10_i128.ceil_to(5), Some(10));
+        assert_eq!((-6_i128).ceil_to(5), Some(-5));
     }
 
     #[test]
     fn non_positive_steps_and_overflow_give_none() {
-        assert_eq!(3_i64.floor_to(0), None);
-        assert_eq!(3_i64.floor_to(-5), None);
-        assert_eq!(3_u64.ceil_to(0), None);
-        assert!(!3_i64.is_on_grid(0));
-        assert_eq!((i64::MIN + 1).floor_to(3), None);
-        assert_eq!(u8::MAX.ceil_to(100), None);
-        assert_eq!(u8::MAX.floor_to(100), Some(200));
+        assert_eq!(3_i128.floor_to(0), None);
+        assert_eq!(3_i128.floor_to(-5), None);
+        assert_eq!(3_i128.ceil_to(0), None);
+        assert!(!3_i128.is_on_grid(0));
+        assert_eq!((i128::MIN + 1).floor_to(3), None);
+        assert_eq!((i128::MAX - 1).ceil_to(100), None);
+        assert_eq!(i128::MAX.floor_to(2), Some(i128::MAX - 1));
     }
 
     #[cfg(feature = "time")]

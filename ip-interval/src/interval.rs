@@ -1,6 +1,6 @@
 use std::fmt;
 
-use crate::{Error, GridPoint};
+use crate::Error;
 
 /// A half-open interval `[start, end)` over any totally ordered point type.
 ///
@@ -46,18 +46,6 @@ impl<T: Ord + Copy + fmt::Debug> Interval<T> {
 }
 
 impl<T: Ord + Copy> Interval<T> {
-    /// Builds `[start, end)` from bounds the caller has already checked.
-    pub(crate) fn new_unchecked(start: T, end: T) -> Self {
-        debug_assert!(start <= end, "interval start after end");
-        Interval { start, end }
-    }
-
-    /// Whether the two intervals overlap or touch end to start, so that their
-    /// union is a single interval. Empty intervals are not considered.
-    pub(crate) fn touches(&self, other: &Interval<T>) -> bool {
-        self.start <= other.end && other.start <= self.end
-    }
-
     /// The first point of the interval (inclusive).
     pub fn start(&self) -> T {
         self.start
@@ -78,67 +66,11 @@ impl<T: Ord + Copy> Interval<T> {
         self.start <= point && point < self.end
     }
 
-    /// Whether the two intervals share at least one point.
-    ///
-    /// Empty intervals overlap nothing; intervals that only touch
-    /// (`[a, b)` and `[b, c)`) do not overlap.
-    pub fn overlaps(&self, other: &Interval<T>) -> bool {
-        self.start.max(other.start) < self.end.min(other.end)
-    }
-
     /// The points both intervals hold, or `None` when they share none.
-    pub fn intersection(&self, other: &Interval<T>) -> Option<Interval<T>> {
+    pub(crate) fn intersection(&self, other: &Interval<T>) -> Option<Interval<T>> {
         let start = self.start.max(other.start);
         let end = self.end.min(other.end);
         (start < end).then_some(Interval { start, end })
-    }
-
-    /// This interval clipped to `bounds`, or `None` when nothing of it lies
-    /// inside them. The same as [`Interval::intersection`], named for intent.
-    ///
-    /// Takes `self` by value so that `interval.clamp(&bounds)` calls this
-    /// method rather than [`Ord::clamp`].
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ip_interval::Interval;
-    ///
-    /// let held = Interval::new(0, 100).unwrap();
-    /// let window = Interval::new(60, 120).unwrap();
-    /// assert_eq!(held.clamp(&window), Some(Interval::new(60, 100).unwrap()));
-    /// ```
-    pub fn clamp(self, bounds: &Interval<T>) -> Option<Interval<T>> {
-        self.intersection(bounds)
-    }
-}
-
-impl<T: GridPoint> Interval<T> {
-    /// This interval with both ends floored to the grid of `step` (see
-    /// [`GridPoint`]).
-    ///
-    /// Flooring keeps `start <= end`, and consecutive intervals that abut keep
-    /// abutting. The result is empty when no grid point lies in
-    /// `[start, end)`; callers that bill per grid bucket drop such intervals.
-    ///
-    /// Returns `None` when `step` is not positive or a floored end is not
-    /// representable.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ip_interval::Interval;
-    ///
-    /// let held = Interval::new(7, 23).unwrap();
-    /// assert_eq!(held.floor_to_grid(5), Some(Interval::new(5, 20).unwrap()));
-    /// // No grid point in [11, 14): the interval shrinks to nothing.
-    /// assert!(Interval::new(11, 14).unwrap().floor_to_grid(5).unwrap().is_empty());
-    /// assert_eq!(held.floor_to_grid(0), None);
-    /// ```
-    pub fn floor_to_grid(&self, step: T::Step) -> Option<Interval<T>> {
-        let start = self.start.floor_to(step)?;
-        let end = self.end.floor_to(step)?;
-        Some(Interval::new_unchecked(start, end))
     }
 }
 
@@ -202,29 +134,12 @@ mod tests {
     }
 
     #[test]
-    fn touching_intervals_do_not_overlap_but_touch() {
-        assert!(!iv(1, 3).overlaps(&iv(3, 5)));
-        assert!(iv(1, 3).touches(&iv(3, 5)));
-        assert!(iv(1, 4).overlaps(&iv(3, 5)));
-        assert!(!iv(1, 2).touches(&iv(3, 5)));
-        // An empty interval overlaps nothing, even inside another.
-        assert!(!iv(3, 3).overlaps(&iv(1, 5)));
-        assert_eq!(iv(1, 5).intersection(&iv(3, 3)), None);
-    }
-
-    #[test]
-    fn intersection_and_clamp() {
+    fn intersection_is_the_shared_points() {
         assert_eq!(iv(1, 5).intersection(&iv(3, 9)), Some(iv(3, 5)));
+        // Touching intervals share no point; an empty one shares none.
         assert_eq!(iv(1, 3).intersection(&iv(3, 9)), None);
-        assert_eq!(iv(0, 100).clamp(&iv(10, 20)), Some(iv(10, 20)));
-    }
-
-    #[test]
-    fn floor_to_grid_floors_both_ends() {
-        assert_eq!(iv(-3, 9).floor_to_grid(4), Some(iv(-4, 8)));
-        assert_eq!(iv(8, 12).floor_to_grid(4), Some(iv(8, 12)));
-        assert_eq!(iv(9, 11).floor_to_grid(4), Some(iv(8, 8)));
-        assert_eq!(iv(9, 11).floor_to_grid(-4), None);
+        assert_eq!(iv(1, 5).intersection(&iv(3, 3)), None);
+        assert_eq!(iv(0, 100).intersection(&iv(10, 20)), Some(iv(10, 20)));
     }
 
     #[test]

@@ -55,27 +55,33 @@
 //!   the constructors (non-empty ids and windows, record ids that match their
 //!   fields, no duplicate answer pairs).
 
+mod byte_counts;
 mod error;
 mod event;
-mod events_jsonl;
+mod event_line;
+mod event_reader;
+mod event_writer;
 mod fast_hash;
 mod grid;
 mod ids;
-mod json;
 mod record;
 mod rfc3339;
-mod traffic;
+mod traffic_answer;
+mod traffic_query;
 
+pub use crate::byte_counts::ByteCounts;
 pub use crate::error::Error;
 pub use crate::event::{IpEvent, IpEventKind};
-pub use crate::events_jsonl::{EventReader, read_events, write_events};
+pub use crate::event_reader::{EventReader, read_events};
+pub use crate::event_writer::write_events;
 pub use crate::fast_hash::{FastHashBuilder, FastHasher};
 pub use crate::grid::Grid;
 pub use crate::ids::{AccountId, ZoneId};
 pub use crate::record::{
     Checkpoint, CollectionWindow, Ownership, ParseRecordIdError, RecordId, UsageRecord, UsageType,
 };
-pub use crate::traffic::{ByteCounts, QueryTag, TrafficAnswer, TrafficQuery};
+pub use crate::traffic_answer::TrafficAnswer;
+pub use crate::traffic_query::{QueryTag, TrafficQuery};
 
 /// A half-open interval of instants, `[start, end)`, in UTC.
 pub type TimeInterval = ip_interval::Interval<time::OffsetDateTime>;

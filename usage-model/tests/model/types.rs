@@ -1,7 +1,5 @@
 //! Laws of the model types: record ids, byte counts, windows, serde.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::net::IpAddr;
 
 use proptest::prelude::*;
