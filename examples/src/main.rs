@@ -10,8 +10,12 @@ mod collect;
 mod commands;
 mod demo;
 mod error;
+#[allow(dead_code)] // Wired by the `run` command.
+mod metrics;
 mod progress;
 mod report;
+#[allow(dead_code)] // Wired by the `run` command.
+mod run_config;
 mod sflow_import;
 mod store;
 mod units;
