@@ -47,9 +47,7 @@ pub enum StoreError {
         reason: String,
     },
     /// The store was written by a newer program.
-    #[error(
-        "store {target} has schema version {found}, which is newer than this program's {supported}"
-    )]
+    #[error("store {target}: schema version {found} is newer than this program's {supported}")]
     SchemaTooNew {
         /// The target, without its password.
         target: String,

@@ -138,7 +138,7 @@ async fn a_newer_schema_is_refused() {
                 "{engine}: {err:?}"
             );
             let expected =
-                format!("schema version 99, which is newer than this program's {SCHEMA_VERSION}");
+                format!("schema version 99 is newer than this program's {SCHEMA_VERSION}");
             assert!(err.to_string().contains(&expected), "{err}");
         }
     }
