@@ -9,9 +9,9 @@ use nom::character::complete::digit1;
 use nom::combinator::all_consuming;
 use nom::multi::separated_list1;
 use nom::{IResult, Parser};
-use usage_model::{ByteCounts, FastHashBuilder, QueryTag, TrafficAnswer};
+use usage_model::{ByteCounts, FastHashBuilder, QueryTag, Side, TrafficAnswer};
 
-use crate::{Error, ScriptRequest, Side};
+use crate::{Error, ScriptRequest};
 
 /// Characters of a line kept in an error message.
 const MAX_CONTENT_CHARS: usize = 200;

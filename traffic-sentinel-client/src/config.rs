@@ -43,7 +43,7 @@ impl TsZone {
             Some("must not be empty".to_owned())
         } else {
             name.chars()
-                .find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+                .find(|&c| !usage_model::is_ts_zone_char(c))
                 .map(|c| format!("character {c:?} is not allowed; use only [A-Za-z0-9_.-]"))
         };
         match reason {

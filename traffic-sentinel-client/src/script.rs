@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::ops::Range;
 
 use time::{OffsetDateTime, UtcOffset};
-use usage_model::{QueryTag, TimeInterval, TrafficQuery};
+use usage_model::{QueryTag, Side, TimeInterval, TrafficQuery};
 
 use crate::{Error, MonitorConfig};
 
@@ -20,36 +20,6 @@ const MAX_ROW_BYTES: u64 = 2 + 10 + 1 + 45 + 1 + 20 + 2;
 const MAX_SENTINEL_BYTES: u64 = 4 + 20 + 2;
 /// Room for what the limit does not foresee (e.g. leading zeros).
 const ANSWER_SLACK_BYTES: u64 = 4096;
-
-/// Which way the bytes of an answer row went.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Side {
-    /// Bytes with the address as source (row letter `s`).
-    Sent,
-    /// Bytes with the address as destination (row letter `r`).
-    Received,
-}
-
-impl Side {
-    /// Both sides, in the order a script asks for them.
-    pub const BOTH: [Side; 2] = [Side::Sent, Side::Received];
-
-    /// The letter that starts this side's answer rows: `s` or `r`.
-    pub fn letter(self) -> char {
-        match self {
-            Side::Sent => 's',
-            Side::Received => 'r',
-        }
-    }
-
-    /// The flow field holding the other end's zone.
-    fn zone_field(self) -> &'static str {
-        match self {
-            Side::Sent => "destinationzone",
-            Side::Received => "sourcezone",
-        }
-    }
-}
 
 /// Part of one query: up to `max_ips_per_query` of its addresses, asked with
 /// one `topN` per side whose `N` is the number of addresses.
@@ -312,7 +282,7 @@ fn push_ip(out: &mut String, ip: IpAddr) {
 /// ```
 /// use time::macros::datetime;
 /// use traffic_sentinel_client::{plan_requests, MonitorConfig};
-/// use usage_model::{QueryTag, TimeInterval, TrafficQuery};
+/// use usage_model::{QueryTag, Side, TimeInterval, TrafficQuery};
 ///
 /// let config = MonitorConfig::builder("http://10.0.0.1:8080").max_ips_per_query(2).build()?;
 /// let query = TrafficQuery {

@@ -31,17 +31,10 @@ pub struct Flow {
     pub bytes: u64,
 }
 
-/// Returns whether `zone` is a valid non-empty zone name: `[A-Za-z0-9_.-]+`.
+/// Returns whether `zone` is a valid non-empty zone name: `[A-Za-z0-9_.-]+`
+/// ([`usage_model::is_ts_zone_name`]).
 pub fn is_valid_zone_name(zone: &str) -> bool {
-    !zone.is_empty() && zone.bytes().all(is_zone_byte)
-}
-
-pub(crate) fn is_zone_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
-}
-
-pub(crate) fn is_zone_char(c: char) -> bool {
-    c.is_ascii() && is_zone_byte(c as u8)
+    usage_model::is_ts_zone_name(zone)
 }
 
 /// Reads flows in the CSV format of DESIGN §9, line by line.

@@ -5,20 +5,10 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use time::{Duration, OffsetDateTime};
+use usage_model::Side;
 
 use crate::error::Error;
 use crate::flows::Flow;
-
-/// Which way bytes moved, seen from one address.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Side {
-    /// The address was the flow's `ipsource`; the zone that counts is the
-    /// flow's `destinationzone` (TS field `ipsource`, zone field `destinationzone`).
-    Sent,
-    /// The address was the flow's `ipdestination`; the zone that counts is the
-    /// flow's `sourcezone` (TS field `ipdestination`, zone field `sourcezone`).
-    Received,
-}
 
 /// Which zones a query counts, as in a TS filter
 /// `destinationzone = A,B & destinationzone != C`.

@@ -84,9 +84,12 @@ pub use crate::error::Error;
 pub use crate::flows::{
     FLOWS_HEADER, Flow, FlowReader, is_valid_zone_name, read_flows, write_flows,
 };
-pub use crate::history::{FlowHistory, Side, ZoneFilter};
+pub use crate::history::{FlowHistory, ZoneFilter};
 pub use crate::script::{MAX_TOP_N, answer_script, cloudstack_script};
 pub use crate::server::{
     Emulator, EmulatorOptions, Fault, FaultControl, GARBAGE_LINE, HTML_ERROR_PAGE, QUERY_PATH,
     Times,
 };
+
+#[doc(no_inline)]
+pub use usage_model::Side;

@@ -23,8 +23,9 @@ use nom::{IResult, Parser};
 use time::{Date, Month, PrimitiveDateTime, Time, UtcOffset};
 
 use crate::error::{Error, shorten};
-use crate::flows::is_zone_char;
-use crate::history::{FlowHistory, Side, ZoneFilter};
+use usage_model::{Side, is_ts_zone_char};
+
+use crate::history::{FlowHistory, ZoneFilter};
 
 /// The script Apache CloudStack's Traffic Sentinel integration sends
 /// (`TrafficSentinelResource.getScript`), for comparisons with it: one line
@@ -690,10 +691,7 @@ fn client_run(i: &str, side: Side) -> PResult<'_, String> {
 
 /// The content `s,TAG,` / `r,TAG,` of the printed prefix.
 fn row_prefix(s: &str, side: Side) -> PResult<'_, String> {
-    let (expected_letter, field) = match side {
-        Side::Sent => ('s', "ipsource"),
-        Side::Received => ('r', "ipdestination"),
-    };
+    let (expected_letter, field) = (side.letter(), side.address_field());
     let letter = s.chars().next();
     if !matches!(letter, Some('s' | 'r')) {
         return error(
@@ -913,16 +911,9 @@ fn field_spec(s: &str, required: Option<Side>) -> PResult<'_, Side> {
     Ok((i, side))
 }
 
-fn field_names(side: Side) -> (&'static str, &'static str) {
-    match side {
-        Side::Sent => ("ipsource", "destinationzone"),
-        Side::Received => ("ipdestination", "sourcezone"),
-    }
-}
-
 /// `FIELD = ip,ip,... [& ZONEFIELD = z,...] [& ZONEFIELD != z,...]`.
 fn filter(s: &str, side: Side) -> PResult<'_, (Vec<IpAddr>, ZoneFilter)> {
-    let (ip_field, zone_field) = field_names(side);
+    let (ip_field, zone_field) = (side.address_field(), side.zone_field());
     let (i, ()) = tokens(s, &[W(ip_field), P("=")])?;
     let (mut i, ips) = ip_list(i)?;
     let mut zones = ZoneFilter::any();
@@ -1078,7 +1069,7 @@ fn zone_list(mut i: &str) -> PResult<'_, Vec<String>> {
     loop {
         let at = ws(i);
         let (rest, name) =
-            take_while1::<_, _, SyntaxError<'_>>(is_zone_char)(at).or_else(|_| {
+            take_while1::<_, _, SyntaxError<'_>>(is_ts_zone_char)(at).or_else(|_| {
                 error(
                     at,
                     format!(

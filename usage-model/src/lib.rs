@@ -64,7 +64,9 @@ mod ids;
 mod json;
 mod record;
 mod rfc3339;
+mod side;
 mod traffic;
+mod zone_name;
 
 pub use crate::error::Error;
 pub use crate::event::{IpEvent, IpEventKind};
@@ -76,7 +78,9 @@ pub use crate::record::{
     Checkpoint, CollectionWindow, Ownership, ParseRecordIdError, RecordId, RecordIdPrefix,
     UsageRecord, UsageType,
 };
+pub use crate::side::Side;
 pub use crate::traffic::{ByteCounts, QueryTag, TrafficAnswer, TrafficQuery};
+pub use crate::zone_name::{is_ts_zone_char, is_ts_zone_name};
 
 /// A half-open interval of instants, `[start, end)`, in UTC.
 pub type TimeInterval = ip_interval::Interval<time::OffsetDateTime>;
