@@ -50,8 +50,11 @@ struct Setup {
 impl Setup {
     fn new(ips: usize) -> Setup {
         let log = partial_log(ips, 15, 23);
-        let history = FlowHistory::new(GRID, hourly_flows(&log.ips, log.window, 29))
-            .expect("synthetic flows fit");
+        let history = FlowHistory::new(
+            usage_model::Grid::new(GRID).expect("a grid"),
+            hourly_flows(&log.ips, log.window, 29),
+        )
+        .expect("synthetic flows fit");
         let emulator = Emulator::start_in_background(
             "127.0.0.1:0".parse().expect("a socket address"),
             history,
@@ -64,7 +67,7 @@ impl Setup {
         assert_eq!(plan.piece_count(), ips);
         let config = MonitorConfig::builder(emulator.url().as_str())
             .include_zones([PEER_ZONE])
-            .granularity(GRID)
+            .granularity(usage_model::Grid::new(GRID).expect("a grid"))
             .build()
             .expect("a valid monitor config");
         let client = TrafficSentinelClient::new(config).expect("an http client");

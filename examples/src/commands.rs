@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Write};
 use std::path::Path;
 
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 use traffic_sentinel_client::{MonitorConfig, MonitorConfigBuilder, TrafficSentinelClient};
 use traffic_sentinel_emulator::{Emulator, EmulatorOptions, FlowHistory, FlowReader};
 use usage_correlator::{LedgerOptions, OwnershipLedger, QueryPlan, Schedule};
@@ -37,7 +37,7 @@ pub(crate) fn demo(args: &DemoArgs) -> Result<(), CliError> {
 /// is served); [`CliError::Emulator`] when the address cannot be bound;
 /// [`CliError::Setup`] when the runtime or signal handlers cannot be set up.
 pub(crate) fn emulate(args: &EmulateArgs) -> Result<(), CliError> {
-    let history = load_history(&args.flows, Duration::seconds(i64::from(args.granularity)))?;
+    let history = load_history(&args.flows, args.granularity)?;
     tracing::info!(
         flows = history.flow_count(),
         addresses = history.ips().len(),
@@ -86,7 +86,7 @@ pub(crate) fn collect(args: &CollectArgs) -> Result<(), CliError> {
         });
     }
     let ledger = load_ledger(&args.events, &args.billing.exclude_accounts)?;
-    let mut builder = monitor_config(&args.monitor, &args.billing);
+    let mut builder = monitor_config(&args.monitor, &args.billing)?;
     if let Some(timeout) = args.timeout {
         builder = builder
             .total_timeout(timeout)
@@ -180,7 +180,7 @@ pub(crate) fn collect(args: &CollectArgs) -> Result<(), CliError> {
 /// into requests, [`CliError::Stdout`].
 pub(crate) fn plan(args: &PlanArgs) -> Result<(), CliError> {
     let ledger = load_ledger(&args.events, &args.billing.exclude_accounts)?;
-    let config = monitor_config(&args.monitor, &args.billing)
+    let config = monitor_config(&args.monitor, &args.billing)?
         .build()
         .map_err(CliError::Monitor)?;
     let grid = args.billing.grid();
@@ -373,11 +373,13 @@ fn load_ledger(path: &Path, excluded: &[AccountId]) -> Result<OwnershipLedger, C
 /// [`CliError::OpenInput`] when the file cannot be opened;
 /// [`CliError::Flows`] naming the first bad line and field, or a bad
 /// granularity or byte total.
-fn load_history(path: &Path, granularity: Duration) -> Result<FlowHistory, CliError> {
+fn load_history(path: &Path, granularity: u32) -> Result<FlowHistory, CliError> {
     let flows_error = |source| CliError::Flows {
         path: path.to_owned(),
         source,
     };
+    let granularity = usage_model::Grid::from_seconds(u64::from(granularity))
+        .map_err(|err| flows_error(err.into()))?;
     let mut flows = UntilError::new(FlowReader::new(open_input("flows", path)?));
     let history = FlowHistory::new(granularity, &mut flows);
     if let Some(source) = flows.error {
@@ -388,12 +390,19 @@ fn load_history(path: &Path, granularity: Duration) -> Result<FlowHistory, CliEr
 
 /// The monitor settings shared by `collect` and `plan`; the client's
 /// granularity is the billing grid.
-fn monitor_config(url: &str, billing: &BillingArgs) -> MonitorConfigBuilder {
-    MonitorConfig::builder(url)
+fn monitor_config(url: &str, billing: &BillingArgs) -> Result<MonitorConfigBuilder, CliError> {
+    let grid = usage_model::Grid::from_seconds(u64::from(billing.granularity)).map_err(|err| {
+        CliError::Monitor(traffic_sentinel_client::Error::Config {
+            what: "granularity",
+            value: billing.granularity.to_string(),
+            reason: err.to_string(),
+        })
+    })?;
+    Ok(MonitorConfig::builder(url)
         .include_zones(billing.include_zones.iter().cloned())
         .exclude_zones(billing.exclude_zones.iter().cloned())
         .server_utc_offset(billing.server_utc_offset)
-        .granularity(billing.grid())
+        .granularity(grid))
 }
 
 /// The async runtime of a command: two worker threads are plenty for one

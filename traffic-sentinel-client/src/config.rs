@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use time::UtcOffset;
 use url::Url;
+use usage_model::Grid;
 
 use crate::Error;
 
@@ -110,7 +111,7 @@ impl fmt::Debug for Credentials {
 ///     .include_zones(["EXTERNAL", "PEERING"])
 ///     .exclude_zones(["INTERNAL"])
 ///     .server_utc_offset(time::macros::offset!(+05:30))
-///     .granularity(time::Duration::minutes(1))
+///     .granularity(usage_model::Grid::MINUTELY)
 ///     .total_timeout(Duration::from_secs(30))
 ///     .credentials("reports", "s3cret")
 ///     .build()?;
@@ -125,7 +126,7 @@ pub struct MonitorConfig {
     include_zones: Vec<TsZone>,
     exclude_zones: Vec<TsZone>,
     server_utc_offset: UtcOffset,
-    granularity: time::Duration,
+    granularity: Grid,
     connect_timeout: Duration,
     total_timeout: Duration,
     retries: u32,
@@ -146,7 +147,7 @@ impl MonitorConfig {
             include_zones: vec!["EXTERNAL".to_owned()],
             exclude_zones: Vec::new(),
             server_utc_offset: UtcOffset::UTC,
-            granularity: time::Duration::seconds(3600),
+            granularity: Grid::HOURLY,
             connect_timeout: Duration::from_secs(10),
             total_timeout: Duration::from_secs(120),
             retries: 3,
@@ -185,7 +186,7 @@ impl MonitorConfig {
 
     /// The server's time grid: every interval boundary is a whole multiple of
     /// it from the Unix epoch.
-    pub fn granularity(&self) -> time::Duration {
+    pub fn granularity(&self) -> Grid {
         self.granularity
     }
 
@@ -277,7 +278,7 @@ pub struct MonitorConfigBuilder {
     include_zones: Vec<String>,
     exclude_zones: Vec<String>,
     server_utc_offset: UtcOffset,
-    granularity: time::Duration,
+    granularity: Grid,
     connect_timeout: Duration,
     total_timeout: Duration,
     retries: u32,
@@ -325,11 +326,11 @@ impl MonitorConfigBuilder {
         self
     }
 
-    /// The server's consolidation grid; it must be a positive whole number of
-    /// seconds, and every query interval must start and end on it.
+    /// The server's consolidation grid: every query interval must start and
+    /// end on it. It must be the server's real bucket size (see [`Grid`]).
     ///
-    /// By default, 3600 seconds (TS's hourly historical view).
-    pub fn granularity(mut self, granularity: time::Duration) -> Self {
+    /// By default, [`Grid::HOURLY`] (TS's hourly historical view).
+    pub fn granularity(mut self, granularity: Grid) -> Self {
         self.granularity = granularity;
         self
     }
@@ -415,8 +416,7 @@ impl MonitorConfigBuilder {
     /// Returns [`Error::Config`] naming the setting, its value and the reason
     /// when: the URL does not parse, its scheme is not `http`/`https`, it has
     /// no host, or it has user info, a path other than `/`, a query or a
-    /// fragment; a zone name is not `[A-Za-z0-9_.-]+`; the granularity is not
-    /// a positive whole number of seconds; a timeout is zero; the maximum IPs
+    /// fragment; a zone name is not `[A-Za-z0-9_.-]+`; a timeout is zero; the maximum IPs
     /// per query or script bytes is zero; the credentials hold a control
     /// character or the user a `:` (credentials are shown as `<redacted>`).
     pub fn build(self) -> Result<MonitorConfig, Error> {
@@ -436,13 +436,6 @@ impl MonitorConfigBuilder {
             .iter()
             .map(|z| TsZone::validated("exclude zone", z))
             .collect::<Result<Vec<_>, _>>()?;
-        if !self.granularity.is_positive() || self.granularity.subsec_nanoseconds() != 0 {
-            return Err(Error::Config {
-                what: "granularity",
-                value: self.granularity.to_string(),
-                reason: "must be a positive whole number of seconds".to_owned(),
-            });
-        }
         for (what, timeout) in [
             ("connect timeout", self.connect_timeout),
             ("total timeout", self.total_timeout),
@@ -605,7 +598,7 @@ mod tests {
         assert_eq!(config.include_zones(), &[TsZone::new("EXTERNAL").unwrap()]);
         assert!(config.exclude_zones().is_empty());
         assert_eq!(config.server_utc_offset(), UtcOffset::UTC);
-        assert_eq!(config.granularity(), time::Duration::seconds(3600));
+        assert_eq!(config.granularity(), Grid::HOURLY);
         assert_eq!(config.connect_timeout(), Duration::from_secs(10));
         assert_eq!(config.total_timeout(), Duration::from_secs(120));
         assert_eq!(config.retries(), 3);
@@ -711,15 +704,6 @@ mod tests {
     fn refuses_bad_numbers() {
         let base = || MonitorConfig::builder("http://h");
         let cases = [
-            (base().granularity(time::Duration::ZERO), "granularity"),
-            (
-                base().granularity(time::Duration::seconds(-60)),
-                "granularity",
-            ),
-            (
-                base().granularity(time::Duration::milliseconds(1500)),
-                "granularity",
-            ),
             (base().connect_timeout(Duration::ZERO), "connect timeout"),
             (base().total_timeout(Duration::ZERO), "total timeout"),
             (base().max_ips_per_query(0), "max ips per query"),

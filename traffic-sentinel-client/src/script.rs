@@ -400,10 +400,10 @@ fn prepare_queries<'q>(
             return Err(refuse(format!("interval {interval} is empty")));
         }
         for (name, instant) in [("start", interval.start()), ("end", interval.end())] {
-            if !on_grid(instant, config.granularity()) {
+            if !config.granularity().holds(instant) {
                 return Err(refuse(format!(
                     "interval {name} {instant} is not on the grid of {} seconds from the unix epoch",
-                    config.granularity().whole_seconds()
+                    config.granularity().seconds()
                 )));
             }
         }
@@ -449,11 +449,6 @@ fn first_repeated(ips: &[IpAddr]) -> Option<IpAddr> {
     }
     let mut seen = HashSet::with_capacity(ips.len());
     ips.iter().find(|ip| !seen.insert(**ip)).copied()
-}
-
-fn on_grid(instant: OffsetDateTime, granularity: time::Duration) -> bool {
-    let step = granularity.whole_nanoseconds();
-    step > 0 && instant.unix_timestamp_nanos().rem_euclid(step) == 0
 }
 
 /// Writes both sides of one chunk of `query`.

@@ -152,7 +152,7 @@ fn flows() -> Vec<Flow> {
 }
 
 fn history() -> FlowHistory {
-    FlowHistory::new(time::Duration::minutes(1), flows()).unwrap()
+    FlowHistory::new(usage_model::Grid::MINUTELY, flows()).unwrap()
 }
 
 async fn start(options: EmulatorOptions) -> Emulator {
@@ -304,7 +304,7 @@ fn ten_guests() -> (Vec<String>, FlowHistory) {
     }
     (
         guests,
-        FlowHistory::new(time::Duration::minutes(1), flows).unwrap(),
+        FlowHistory::new(usage_model::Grid::MINUTELY, flows).unwrap(),
     )
 }
 

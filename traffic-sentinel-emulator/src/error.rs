@@ -50,9 +50,9 @@ pub enum Error {
         value: String,
     },
 
-    /// The bucket granularity is not a positive whole number of seconds.
-    #[error("granularity must be a positive whole number of seconds, got {0}")]
-    Granularity(time::Duration),
+    /// A value of the shared vocabulary was refused (e.g. a grid of 0 seconds).
+    #[error(transparent)]
+    Model(#[from] usage_model::Error),
 
     /// The bytes of the flow history do not fit in a `u64`.
     #[error("byte total overflows u64 at flow {index} ({bytes} bytes)")]

@@ -4,8 +4,8 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use time::{Duration, OffsetDateTime};
-use usage_model::Side;
+use time::OffsetDateTime;
+use usage_model::{Grid, Side};
 
 use crate::error::Error;
 use crate::flows::Flow;
@@ -109,6 +109,7 @@ struct Selection {
 /// # Example
 ///
 /// ```
+/// use usage_model::Grid;
 /// use time::{Duration, macros::datetime};
 /// use traffic_sentinel_emulator::{Flow, FlowHistory, Side, ZoneFilter};
 ///
@@ -120,7 +121,7 @@ struct Selection {
 ///     destinationzone: "EXTERNAL".into(),
 ///     bytes: 700,
 /// };
-/// let history = FlowHistory::new(Duration::minutes(1), [flow.clone()]).unwrap();
+/// let history = FlowHistory::new(Grid::MINUTELY, [flow.clone()]).unwrap();
 /// // The flow lies in the bucket starting at 10:00:00.
 /// let bytes = history.bytes(
 ///     flow.ipsource,
@@ -134,6 +135,7 @@ struct Selection {
 #[derive(Clone, Debug)]
 pub struct FlowHistory {
     granularity: i64,
+    grid: Grid,
     zone_names: Vec<String>,
     zone_ids: HashMap<String, u32>,
     /// Every address, ascending.
@@ -149,24 +151,20 @@ pub struct FlowHistory {
 }
 
 impl FlowHistory {
-    /// The default bucket granularity, 60 seconds (TS minute data).
-    pub const DEFAULT_GRANULARITY: Duration = Duration::seconds(60);
+    /// The default bucket granularity, [`Grid::MINUTELY`] (TS minute data).
+    pub const DEFAULT_GRANULARITY: Grid = Grid::MINUTELY;
 
     /// Consolidates `flows` into buckets of `granularity`.
     ///
     /// # Errors
     ///
-    /// [`Error::Granularity`] when `granularity` is not a positive whole
-    /// number of seconds; [`Error::ByteOverflow`] when the bytes of all flows
-    /// together do not fit in a `u64`.
+    /// [`Error::ByteOverflow`] when the bytes of all flows together do not
+    /// fit in a `u64`.
     pub fn new(
-        granularity: Duration,
+        granularity: Grid,
         flows: impl IntoIterator<Item = Flow>,
     ) -> Result<FlowHistory, Error> {
-        if granularity <= Duration::ZERO || granularity.subsec_nanoseconds() != 0 {
-            return Err(Error::Granularity(granularity));
-        }
-        let g = granularity.whole_seconds();
+        let g = i64::from(granularity.seconds());
 
         let mut zone_names: Vec<String> = Vec::new();
         let mut zone_ids: HashMap<String, u32> = HashMap::new();
@@ -262,6 +260,7 @@ impl FlowHistory {
         points.shrink_to_fit();
         Ok(FlowHistory {
             granularity: g,
+            grid: granularity,
             zone_names,
             zone_ids,
             ips,
@@ -274,8 +273,8 @@ impl FlowHistory {
     }
 
     /// The bucket length.
-    pub fn granularity(&self) -> Duration {
-        Duration::seconds(self.granularity)
+    pub fn granularity(&self) -> Grid {
+        self.grid
     }
 
     /// Every address seen as source or destination of a flow, ascending.
@@ -513,6 +512,7 @@ fn ceil_seconds(t: OffsetDateTime) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use time::Duration;
     use time::macros::datetime;
 
     fn ip(s: &str) -> IpAddr {
@@ -534,22 +534,10 @@ mod tests {
     const B: &str = "198.51.100.1";
 
     #[test]
-    fn granularity_must_be_positive_whole_seconds() {
-        for bad in [
-            Duration::ZERO,
-            Duration::seconds(-60),
-            Duration::milliseconds(1500),
-        ] {
-            assert!(matches!(
-                FlowHistory::new(bad, []),
-                Err(Error::Granularity(_))
-            ));
-        }
+    fn granularity_is_the_grid_given() {
         assert_eq!(
-            FlowHistory::new(Duration::hours(1), [])
-                .unwrap()
-                .granularity(),
-            Duration::hours(1)
+            FlowHistory::new(Grid::HOURLY, []).unwrap().granularity(),
+            Grid::HOURLY
         );
     }
 
@@ -558,7 +546,7 @@ mod tests {
         // 10:07 at +05:30 is 04:37 UTC; with 1-hour buckets it belongs to 04:00 UTC,
         // not to a bucket aligned on the local hour.
         let h = FlowHistory::new(
-            Duration::hours(1),
+            Grid::HOURLY,
             [flow(datetime!(2026-11-01 10:07 +05:30), A, B, "", "", 5)],
         )
         .unwrap();
@@ -596,9 +584,8 @@ mod tests {
 
     #[test]
     fn interval_covers_bucket_starts_in_start_inclusive_end_exclusive() {
-        let g = Duration::minutes(1);
         let h = FlowHistory::new(
-            g,
+            Grid::MINUTELY,
             [
                 flow(datetime!(2026-11-01 10:00:00 UTC), A, B, "", "", 1),
                 flow(datetime!(2026-11-01 10:00:59 UTC), A, B, "", "", 2), // mid-bucket: 10:00
@@ -668,7 +655,7 @@ mod tests {
     fn sides_and_zone_filters() {
         let t = datetime!(2026-11-01 10:00 UTC);
         let h = FlowHistory::new(
-            Duration::minutes(1),
+            Grid::MINUTELY,
             [
                 flow(t, A, B, "INTERNAL", "EXTERNAL", 1),
                 flow(t, A, B, "INTERNAL", "PEERING", 10),
@@ -721,7 +708,7 @@ mod tests {
             "10.0.0.9",
         ];
         let h = FlowHistory::new(
-            Duration::minutes(1),
+            Grid::MINUTELY,
             [
                 flow(t, ips[0], B, "", "X", 5),
                 flow(t, ips[1], B, "", "X", 7),
@@ -763,7 +750,7 @@ mod tests {
     fn byte_overflow_is_an_error() {
         let t = datetime!(2026-11-01 10:00 UTC);
         let err = FlowHistory::new(
-            Duration::minutes(1),
+            Grid::MINUTELY,
             [flow(t, A, B, "", "", u64::MAX), flow(t, A, B, "", "", 1)],
         )
         .unwrap_err();
@@ -777,7 +764,7 @@ mod tests {
     fn many_buckets_per_address_sum_by_prefix() {
         let start = datetime!(2026-11-01 00:00 UTC);
         let flows = (0..1440).map(|m| flow(start + Duration::minutes(m), A, B, "", "E", m as u64));
-        let h = FlowHistory::new(Duration::minutes(1), flows).unwrap();
+        let h = FlowHistory::new(Grid::MINUTELY, flows).unwrap();
         let f = ZoneFilter::any();
         let q = |a: i64, b: i64| {
             h.bytes(
@@ -898,7 +885,7 @@ mod tests {
                 nanos in prop::sample::select(vec![0i64, 1, 500_000_000]),
                 n in 0usize..25,
             ) {
-                let history = FlowHistory::new(Duration::seconds(granularity), flows.clone()).unwrap();
+                let history = FlowHistory::new(Grid::from_seconds(granularity as u64).unwrap(), flows.clone()).unwrap();
                 let base = datetime!(2026-11-01 10:00 UTC);
                 let start = base + Duration::seconds(from) + Duration::nanoseconds(nanos);
                 let end = start + Duration::seconds(length);

@@ -9,6 +9,7 @@
 //! and can be told to misbehave through [`FaultControl`].
 //!
 //! ```
+//! use usage_model::Grid;
 //! use std::net::IpAddr;
 //! use time::{Duration, macros::datetime};
 //! use traffic_sentinel_emulator::{Flow, FlowHistory, Side, ZoneFilter};
@@ -24,7 +25,7 @@
 //!     bytes,
 //! };
 //! let history = FlowHistory::new(
-//!     Duration::minutes(1),
+//!     Grid::MINUTELY,
 //!     [flow(0, guest, peer, 1_000), flow(30, peer, guest, 250), flow(60, guest, peer, 7)],
 //! )
 //! .unwrap();
@@ -40,11 +41,12 @@
 //! Serving it, with a fault injected:
 //!
 //! ```no_run
+//! use usage_model::Grid;
 //! use time::Duration;
 //! use traffic_sentinel_emulator::{Emulator, EmulatorOptions, Fault, FlowHistory, Times};
 //!
 //! # #[tokio::main] async fn main() -> Result<(), traffic_sentinel_emulator::Error> {
-//! let history = FlowHistory::new(Duration::minutes(1), [])?;
+//! let history = FlowHistory::new(Grid::MINUTELY, [])?;
 //! let emulator =
 //!     Emulator::start("127.0.0.1:0".parse().unwrap(), history, EmulatorOptions::new()).await?;
 //! emulator.faults().set(Fault::TruncateBeforeSentinel, Times::Next(1))?;

@@ -41,6 +41,7 @@ use crate::history::{FlowHistory, ZoneFilter};
 /// # Example
 ///
 /// ```
+/// use usage_model::Grid;
 /// use time::{Duration, UtcOffset, macros::datetime};
 /// use traffic_sentinel_emulator::{Flow, FlowHistory, answer_script, cloudstack_script};
 ///
@@ -53,7 +54,7 @@ use crate::history::{FlowHistory, ZoneFilter};
 ///     destinationzone: "EXTERNAL".into(),
 ///     bytes: 1500,
 /// };
-/// let history = FlowHistory::new(Duration::minutes(1), [flow]).unwrap();
+/// let history = FlowHistory::new(Grid::MINUTELY, [flow]).unwrap();
 /// let script = cloudstack_script(
 ///     &[sender, receiver],
 ///     &["EXTERNAL"],
@@ -186,6 +187,7 @@ pub(crate) enum Script {
 /// # Example
 ///
 /// ```
+/// use usage_model::Grid;
 /// use time::{Duration, UtcOffset, macros::datetime};
 /// use traffic_sentinel_emulator::{Flow, FlowHistory, answer_script};
 ///
@@ -197,7 +199,7 @@ pub(crate) enum Script {
 ///     destinationzone: "EXTERNAL".into(),
 ///     bytes: 1500,
 /// };
-/// let history = FlowHistory::new(Duration::minutes(1), [flow]).unwrap();
+/// let history = FlowHistory::new(Grid::MINUTELY, [flow]).unwrap();
 /// let script = r#"var n = 0;
 /// var q;
 /// q = Query.topN("historytrmx", "ipsource,bytes", "ipsource = 203.0.113.7 & destinationzone = EXTERNAL", "20261101 10:00:00, 20261101 11:00:00", "bytes", 1);
@@ -1180,6 +1182,7 @@ mod tests {
     use crate::flows::Flow;
     use time::macros::{datetime, offset};
     use time::{Duration, OffsetDateTime};
+    use usage_model::Grid;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
@@ -1237,7 +1240,7 @@ mod tests {
     fn history() -> FlowHistory {
         let t = datetime!(2026-11-01 10:00 UTC);
         FlowHistory::new(
-            Duration::minutes(1),
+            Grid::MINUTELY,
             [
                 flow(t, A, PEER, "INTERNAL", "EXTERNAL", 100),
                 flow(t + Duration::minutes(5), A, PEER, "INTERNAL", "PEERING", 10),
@@ -1321,7 +1324,7 @@ mod tests {
     fn n_cuts_off_and_ties_sort_by_address() {
         let t = datetime!(2026-11-01 10:00 UTC);
         let h = FlowHistory::new(
-            Duration::minutes(1),
+            Grid::MINUTELY,
             [
                 flow(t, "10.0.0.3", PEER, "", "", 5),
                 flow(t, "10.0.0.1", PEER, "", "", 5),

@@ -297,11 +297,12 @@ struct Shared {
 /// # Example
 ///
 /// ```no_run
+/// use usage_model::Grid;
 /// use time::Duration;
 /// use traffic_sentinel_emulator::{Emulator, EmulatorOptions, Fault, FlowHistory, Times};
 ///
 /// # async fn example() -> Result<(), traffic_sentinel_emulator::Error> {
-/// let history = FlowHistory::new(Duration::minutes(1), [])?;
+/// let history = FlowHistory::new(Grid::MINUTELY, [])?;
 /// let emulator = Emulator::start(
 ///     "127.0.0.1:0".parse().unwrap(),
 ///     history,

@@ -40,7 +40,7 @@ fn history() -> FlowHistory {
         destinationzone: "EXTERNAL".into(),
         bytes: 1_500,
     };
-    FlowHistory::new(time::Duration::minutes(1), [flow]).unwrap()
+    FlowHistory::new(usage_model::Grid::MINUTELY, [flow]).unwrap()
 }
 
 /// The client's script with `zones` spliced in as the include list.

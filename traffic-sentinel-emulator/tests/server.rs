@@ -4,6 +4,7 @@
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration as StdDuration;
+use usage_model::Grid;
 
 use time::macros::{datetime, offset};
 use time::{Duration, OffsetDateTime};
@@ -35,7 +36,7 @@ fn flow(time: OffsetDateTime, src: &str, dst: &str, sz: &str, dz: &str, bytes: u
 fn history() -> FlowHistory {
     let t = datetime!(2026-11-01 10:00 UTC);
     FlowHistory::new(
-        Duration::minutes(1),
+        Grid::MINUTELY,
         [
             flow(t, A, PEER, "INTERNAL", "EXTERNAL", 100),
             flow(
@@ -532,7 +533,7 @@ async fn many_addresses_in_one_request() {
             bytes: 1 + i as u64,
         })
     });
-    let history = FlowHistory::new(Duration::minutes(1), flows).unwrap();
+    let history = FlowHistory::new(Grid::MINUTELY, flows).unwrap();
     let total = history.total_bytes();
     let emulator = Emulator::start(
         "127.0.0.1:0".parse().unwrap(),
