@@ -447,7 +447,7 @@ fn a_failed_window_stores_nothing_and_a_later_run_completes_it() {
         Fault::EmptyBody,
         Fault::DropMidBody,
     ] {
-        emulator.faults().set(fault, Times::Always).unwrap();
+        emulator.faults().replace(fault, Times::Always).unwrap();
         let failed = collect(&scratch, &url, &db, &["--retries", "0"]);
         assert_eq!(
             failed.status.code(),

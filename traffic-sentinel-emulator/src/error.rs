@@ -78,6 +78,18 @@ pub enum Error {
     #[error("fault status must be in 400..=599, got {0}")]
     FaultStatus(u16),
 
+    /// A fault was given while another of its slot is in force; faults of
+    /// one slot do not combine (see [`FaultControl`](crate::FaultControl)).
+    #[error(
+        "fault {refused:?} refused: fault {active:?} is in force; replace it or clear it first"
+    )]
+    FaultConflict {
+        /// The fault in force.
+        active: crate::Fault,
+        /// The fault refused.
+        refused: crate::Fault,
+    },
+
     /// The listening socket could not be set up.
     #[error("cannot listen on {addr}: {source}")]
     Listen {

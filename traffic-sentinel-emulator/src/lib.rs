@@ -76,22 +76,33 @@
 //! over [`EmulatorOptions::max_body_bytes`] gets `413`; other paths `404`;
 //! other methods `405`.
 
+mod answer_writer;
+mod basic_auth;
+mod cloudstack_script;
 mod error;
+mod evaluate;
+mod fault;
 mod flows;
+mod form;
 mod history;
+mod options;
+mod response;
 mod script;
 mod server;
+mod zone_filter;
 
+pub use crate::cloudstack_script::cloudstack_script;
 pub use crate::error::Error;
+pub use crate::evaluate::answer_script;
+pub use crate::fault::{Fault, FaultControl, GARBAGE_LINE, HTML_ERROR_PAGE, Times};
 pub use crate::flows::{
     FLOWS_HEADER, Flow, FlowReader, is_valid_zone_name, read_flows, write_flows,
 };
-pub use crate::history::{FlowHistory, ZoneFilter};
-pub use crate::script::{MAX_TOP_N, answer_script, cloudstack_script};
-pub use crate::server::{
-    Emulator, EmulatorOptions, Fault, FaultControl, GARBAGE_LINE, HTML_ERROR_PAGE, QUERY_PATH,
-    Times,
-};
+pub use crate::history::FlowHistory;
+pub use crate::options::EmulatorOptions;
+pub use crate::script::MAX_TOP_N;
+pub use crate::server::{Emulator, QUERY_PATH};
+pub use crate::zone_filter::ZoneFilter;
 
 #[doc(no_inline)]
 pub use usage_model::Side;
