@@ -15,6 +15,16 @@ pub enum Error {
         source: io::Error,
     },
 
+    /// A line of the flows CSV is longer than
+    /// [`MAX_FLOWS_LINE_BYTES`](crate::MAX_FLOWS_LINE_BYTES); reading stopped there.
+    #[error("line {line}: longer than {limit} bytes")]
+    FlowsLineTooLong {
+        /// The 1-based line number.
+        line: u64,
+        /// The longest line accepted, in bytes.
+        limit: usize,
+    },
+
     /// Writing the flows CSV failed.
     #[error("writing flows: {0}")]
     WriteFlows(#[source] io::Error),

@@ -108,7 +108,8 @@ impl FlowHistory {
     /// The default bucket granularity, [`Grid::MINUTELY`] (TS minute data).
     pub const DEFAULT_GRANULARITY: Grid = Grid::MINUTELY;
 
-    /// Consolidates `flows` into buckets of `granularity`.
+    /// Consolidates `flows` into buckets of `granularity`. Addresses are
+    /// kept canonical: an IPv4-mapped IPv6 address is its IPv4 address.
     ///
     /// # Errors
     ///
@@ -147,12 +148,13 @@ impl FlowHistory {
             let bucket = flow.time.unix_timestamp().div_euclid(g) * g;
             let to_zone = intern(&flow.destinationzone);
             let from_zone = intern(&flow.sourcezone);
+            // Addresses are canonical (DESIGN §4): `::ffff:192.0.2.1` is `192.0.2.1`.
             buckets
-                .entry((flow.ipsource, Side::Sent, to_zone))
+                .entry((flow.ipsource.to_canonical(), Side::Sent, to_zone))
                 .or_default()
                 .push((bucket, flow.bytes));
             buckets
-                .entry((flow.ipdestination, Side::Received, from_zone))
+                .entry((flow.ipdestination.to_canonical(), Side::Received, from_zone))
                 .or_default()
                 .push((bucket, flow.bytes));
         }

@@ -96,7 +96,8 @@ pub use crate::error::Error;
 pub use crate::evaluate::answer_script;
 pub use crate::fault::{Fault, FaultControl, GARBAGE_LINE, HTML_ERROR_PAGE, Times};
 pub use crate::flows::{
-    FLOWS_HEADER, Flow, FlowReader, is_valid_zone_name, read_flows, write_flows,
+    FLOWS_HEADER, Flow, FlowReader, MAX_FLOWS_LINE_BYTES, is_valid_zone_name, read_flows,
+    write_flows,
 };
 pub use crate::history::FlowHistory;
 pub use crate::options::EmulatorOptions;

@@ -1,5 +1,4 @@
 //! The emulator over loopback HTTP: answers, error statuses and every fault.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr};
@@ -12,9 +11,9 @@ use traffic_sentinel_emulator::{
     Emulator, EmulatorOptions, Fault, Flow, FlowHistory, GARBAGE_LINE, HTML_ERROR_PAGE, Times,
 };
 
-const A: &str = "203.0.113.7";
-const B: &str = "2001:db8::1";
-const C: &str = "198.51.100.9";
+pub(crate) const A: &str = "203.0.113.7";
+pub(crate) const B: &str = "2001:db8::1";
+pub(crate) const C: &str = "198.51.100.9";
 const PEER: &str = "192.0.2.1";
 const HOUR: &str = "20261101 10:00:00, 20261101 11:00:00";
 
@@ -33,7 +32,7 @@ fn flow(time: OffsetDateTime, src: &str, dst: &str, sz: &str, dz: &str, bytes: u
     }
 }
 
-fn history() -> FlowHistory {
+pub(crate) fn history() -> FlowHistory {
     let t = datetime!(2026-11-01 10:00 UTC);
     FlowHistory::new(
         Grid::MINUTELY,
@@ -105,7 +104,7 @@ async fn start() -> Emulator {
     start_with(EmulatorOptions::new()).await
 }
 
-async fn start_with(options: EmulatorOptions) -> Emulator {
+pub(crate) async fn start_with(options: EmulatorOptions) -> Emulator {
     Emulator::start("127.0.0.1:0".parse().unwrap(), history(), options)
         .await
         .unwrap()
