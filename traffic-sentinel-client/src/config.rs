@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use time::UtcOffset;
 use url::Url;
-use usage_model::Grid;
+use usage_model::{Grid, ServerTimeZone};
 
 use crate::Error;
 
@@ -125,7 +125,7 @@ pub struct MonitorConfig {
     query_url: Url,
     include_zones: Vec<TsZone>,
     exclude_zones: Vec<TsZone>,
-    server_utc_offset: UtcOffset,
+    server_time_zone: ServerTimeZone,
     granularity: Grid,
     connect_timeout: Duration,
     total_timeout: Duration,
@@ -146,7 +146,7 @@ impl MonitorConfig {
             url: url.to_owned(),
             include_zones: vec!["EXTERNAL".to_owned()],
             exclude_zones: Vec::new(),
-            server_utc_offset: UtcOffset::UTC,
+            server_time_zone: ServerTimeZone::UTC,
             granularity: Grid::HOURLY,
             connect_timeout: Duration::from_secs(10),
             total_timeout: Duration::from_secs(120),
@@ -179,9 +179,9 @@ impl MonitorConfig {
         &self.exclude_zones
     }
 
-    /// The UTC offset the server reads interval strings in.
-    pub fn server_utc_offset(&self) -> UtcOffset {
-        self.server_utc_offset
+    /// The time zone the server reads interval strings in (its local time).
+    pub fn server_time_zone(&self) -> &ServerTimeZone {
+        &self.server_time_zone
     }
 
     /// The server's time grid: every interval boundary is a whole multiple of
@@ -254,7 +254,10 @@ impl fmt::Debug for MonitorConfig {
             .field("url", &self.url.as_str())
             .field("include_zones", &self.include_zones)
             .field("exclude_zones", &self.exclude_zones)
-            .field("server_utc_offset", &self.server_utc_offset)
+            .field(
+                "server_time_zone",
+                &format_args!("{}", self.server_time_zone),
+            )
             .field("granularity", &format_args!("{}", self.granularity))
             .field("connect_timeout", &self.connect_timeout)
             .field("total_timeout", &self.total_timeout)
@@ -277,7 +280,7 @@ pub struct MonitorConfigBuilder {
     url: String,
     include_zones: Vec<String>,
     exclude_zones: Vec<String>,
-    server_utc_offset: UtcOffset,
+    server_time_zone: ServerTimeZone,
     granularity: Grid,
     connect_timeout: Duration,
     total_timeout: Duration,
@@ -317,13 +320,24 @@ impl MonitorConfigBuilder {
         self
     }
 
-    /// The UTC offset the server reads interval strings in (its local time).
-    /// It is never taken from this machine's time zone.
+    /// The time zone the server reads interval strings in (its local time):
+    /// a fixed offset or an IANA zone with its daylight-saving changes
+    /// ([`ServerTimeZone`]). It is never taken from this machine's time
+    /// zone. Boundaries in a repeated autumn hour are moved as
+    /// [`plan_requests`](crate::plan_requests) describes.
     ///
     /// By default, UTC.
-    pub fn server_utc_offset(mut self, offset: UtcOffset) -> Self {
-        self.server_utc_offset = offset;
+    pub fn server_time_zone(mut self, zone: ServerTimeZone) -> Self {
+        self.server_time_zone = zone;
         self
+    }
+
+    /// A server time zone at the fixed UTC `offset`: the same as
+    /// `server_time_zone(ServerTimeZone::fixed(offset))`.
+    ///
+    /// By default, UTC.
+    pub fn server_utc_offset(self, offset: UtcOffset) -> Self {
+        self.server_time_zone(ServerTimeZone::fixed(offset))
     }
 
     /// The server's consolidation grid: every query interval must start and
@@ -483,7 +497,7 @@ impl MonitorConfigBuilder {
             query_url,
             include_zones,
             exclude_zones,
-            server_utc_offset: self.server_utc_offset,
+            server_time_zone: self.server_time_zone,
             granularity: self.granularity,
             connect_timeout: self.connect_timeout,
             total_timeout: self.total_timeout,
@@ -503,7 +517,10 @@ impl fmt::Debug for MonitorConfigBuilder {
             .field("url", &redact_userinfo(&self.url))
             .field("include_zones", &self.include_zones)
             .field("exclude_zones", &self.exclude_zones)
-            .field("server_utc_offset", &self.server_utc_offset)
+            .field(
+                "server_time_zone",
+                &format_args!("{}", self.server_time_zone),
+            )
             .field("granularity", &format_args!("{}", self.granularity))
             .field("connect_timeout", &self.connect_timeout)
             .field("total_timeout", &self.total_timeout)
@@ -597,7 +614,7 @@ mod tests {
         );
         assert_eq!(config.include_zones(), &[TsZone::new("EXTERNAL").unwrap()]);
         assert!(config.exclude_zones().is_empty());
-        assert_eq!(config.server_utc_offset(), UtcOffset::UTC);
+        assert_eq!(config.server_time_zone(), &ServerTimeZone::UTC);
         assert_eq!(config.granularity(), Grid::HOURLY);
         assert_eq!(config.connect_timeout(), Duration::from_secs(10));
         assert_eq!(config.total_timeout(), Duration::from_secs(120));

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 use std::ops::Range;
 
-use usage_model::{Side, TrafficQuery};
+use usage_model::{Side, TimeInterval, TrafficQuery};
 
 use crate::request::{QueryChunk, ScriptRequest};
 use crate::script::{
@@ -18,6 +18,9 @@ type RequestParts = Vec<(usize, Range<usize>)>;
 /// A validated query with its text parts prepared.
 pub(crate) struct PreparedQuery<'q> {
     pub(crate) query: &'q TrafficQuery,
+    /// The interval as the script sends it (see the fold rule of
+    /// [`plan_requests`]).
+    pub(crate) sent: TimeInterval,
     /// The addresses' texts, each followed by a comma.
     pub(crate) ip_list: String,
     /// Where each address's text starts in `ip_list`, then `ip_list.len()`.
@@ -72,12 +75,33 @@ fn decimal_digits(mut value: usize) -> usize {
 /// [`MonitorConfig::max_script_bytes`]; a chunk that does not fit in what is
 /// left of a request is cut further, so requests are filled.
 ///
+/// # Server time zones and the autumn fold
+///
+/// Interval boundaries are written on the server's clock
+/// ([`MonitorConfig::server_time_zone`]), and the server reads a local time
+/// that occurs twice (the hour repeated when clocks go back) as the earlier
+/// instant. A boundary in the second reading of that hour would be read an
+/// hour early: its interval could then run backwards, or overlap the
+/// interval before it, and a bucket would be asked twice. So each boundary
+/// is sent as the first instant at or after it that the server reads back
+/// exactly ([`ServerTimeZone::first_exact_reading`](usage_model::ServerTimeZone::first_exact_reading)):
+/// a boundary in the second reading moves forward to its end, every other
+/// boundary is sent as it is. Boundaries move monotonically and two
+/// intervals that met still meet, so, as the server reads them back, no
+/// interval goes backwards and intervals that did not overlap still do
+/// not: each bucket is asked at most once. An interval that does not touch
+/// the repeated hour is sent unchanged, so nothing is lost there; the
+/// buckets of the second reading go to the interval that reaches into
+/// them from before, and a query whose interval lies wholly in the second
+/// reading is not sent at all. [`QueryChunk::interval`] is the interval as
+/// sent.
+///
 /// # Errors
 ///
 /// Returns [`Error::Plan`] naming the tag when two queries share a tag, an
 /// interval is empty or has an end off the grid (a whole multiple of
 /// [`MonitorConfig::granularity`] from the Unix epoch), an interval cannot be
-/// written in the server's offset (year outside 0000–9999), a query has no
+/// written on the server's clock (year outside 0000–9999), a query has no
 /// address or the same address twice, or a script for a single address would
 /// exceed the script-bytes limit.
 ///
@@ -169,7 +193,7 @@ pub fn plan_requests(
             write_chunk(&mut script, query, range.clone());
             chunks.push(QueryChunk {
                 tag: query.query.tag,
-                interval: query.query.interval,
+                interval: query.sent,
                 ips: query.query.ips[range].to_vec(),
             });
         }
@@ -217,7 +241,23 @@ fn prepare_queries<'q>(
         if let Some(ip) = first_repeated(&query.ips) {
             return Err(refuse(format!("ip {ip} appears more than once")));
         }
-        let interval_text = ts_interval(interval, config.server_utc_offset()).map_err(refuse)?;
+        let zone = config.server_time_zone();
+        let exact = |at| {
+            zone.first_exact_reading(at)
+                .map_err(|err| refuse(format!("{err} in the server's time zone {zone}")))
+        };
+        let (start, end) = (exact(interval.start())?, exact(interval.end())?);
+        let sent = match TimeInterval::new(start, end) {
+            Ok(sent) if !sent.is_empty() => sent,
+            _ => {
+                tracing::debug!(
+                    tag = %query.tag, %interval, %zone,
+                    "interval lies in the second reading of a repeated hour; not sent"
+                );
+                continue;
+            }
+        };
+        let interval_text = ts_interval(sent, zone).map_err(refuse)?;
         let sides = Side::BOTH.map(|side| side_texts(config, query.tag, &interval_text, side));
         let fixed_len = Side::BOTH
             .iter()
@@ -236,6 +276,7 @@ fn prepare_queries<'q>(
         ip_starts.push(ip_list.len());
         prepared.push(PreparedQuery {
             query,
+            sent,
             ip_list,
             ip_starts,
             sides,

@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::ops::Range;
 
-use time::{OffsetDateTime, UtcOffset};
-use usage_model::{QueryTag, Side, TimeInterval};
+use time::OffsetDateTime;
+use usage_model::{QueryTag, ServerTimeZone, Side, TimeInterval};
 
 use crate::MonitorConfig;
 use crate::plan::PreparedQuery;
@@ -86,21 +86,25 @@ pub(crate) fn side_texts(
     (middle, tail)
 }
 
-/// `"yyyyMMdd HH:mm:ss, yyyyMMdd HH:mm:ss"` (without quotes) in `offset`.
-pub(crate) fn ts_interval(interval: TimeInterval, offset: UtcOffset) -> Result<String, String> {
+/// `"yyyyMMdd HH:mm:ss, yyyyMMdd HH:mm:ss"` (without quotes): `interval`
+/// read on the server's clock.
+pub(crate) fn ts_interval(interval: TimeInterval, zone: &ServerTimeZone) -> Result<String, String> {
     Ok(format!(
         "{}, {}",
-        ts_time(interval.start(), offset)?,
-        ts_time(interval.end(), offset)?
+        ts_time(interval.start(), zone)?,
+        ts_time(interval.end(), zone)?
     ))
 }
 
-/// `yyyyMMdd HH:mm:ss` of `instant` in the server's `offset`.
-fn ts_time(instant: OffsetDateTime, offset: UtcOffset) -> Result<String, String> {
-    let local = instant
-        .checked_to_offset(offset)
+/// `yyyyMMdd HH:mm:ss` of `instant` on the server's clock.
+fn ts_time(instant: OffsetDateTime, zone: &ServerTimeZone) -> Result<String, String> {
+    let local = zone
+        .to_local(instant)
+        .ok()
         .filter(|local| (0..=9999).contains(&local.year()))
-        .ok_or_else(|| format!("{instant} cannot be written as yyyyMMdd in offset {offset}"))?;
+        .ok_or_else(|| {
+            format!("{instant} cannot be written as yyyyMMdd in the server's time zone {zone}")
+        })?;
     Ok(format!(
         "{:04}{:02}{:02} {:02}:{:02}:{:02}",
         local.year(),

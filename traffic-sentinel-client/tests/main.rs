@@ -1,7 +1,7 @@
 //! The client's integration tests, in one binary: against a scripted HTTP
 //! server (exact requests, retries, timeouts, limits), against the real
 //! emulator (answers checked with the flows put in), every fault in one
-//! table, and the blocking client.
+//! table, windows across a daylight-saving fold, and the blocking client.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[cfg(feature = "blocking")]
@@ -11,6 +11,8 @@ mod blocking;
 mod emulator;
 #[path = "client/faults.rs"]
 mod faults;
+#[path = "client/fold.rs"]
+mod fold;
 #[path = "client/http.rs"]
 mod http;
 #[path = "client/support.rs"]

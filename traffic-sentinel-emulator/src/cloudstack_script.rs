@@ -3,7 +3,8 @@
 
 use std::net::IpAddr;
 
-use time::UtcOffset;
+use time::PrimitiveDateTime;
+use usage_model::ServerTimeZone;
 
 /// The script Apache CloudStack's Traffic Sentinel integration sends
 /// (`TrafficSentinelResource.getScript`), for comparisons with it: one line
@@ -13,8 +14,10 @@ use time::UtcOffset;
 /// `addr,SENT,RECEIVED` for each address that *sent* something.
 ///
 /// The ` & … = ZONES` and ` & … != ZONES` parts are left out when their list
-/// is empty; the interval `[start, end)` is written as `yyyyMMdd HH:mm:ss` in
-/// `server_utc_offset`, as the server reads it.
+/// is empty; the interval `[start, end)` is written as `yyyyMMdd HH:mm:ss` on
+/// the server's clock (`server_time_zone`: a [`ServerTimeZone`] or a fixed
+/// [`UtcOffset`](time::UtcOffset)), as the server reads it (an instant whose
+/// reading is outside the supported dates is written in UTC).
 ///
 /// # Example
 ///
@@ -50,8 +53,9 @@ pub fn cloudstack_script(
     exclude_zones: &[&str],
     start: time::OffsetDateTime,
     end: time::OffsetDateTime,
-    server_utc_offset: UtcOffset,
+    server_time_zone: impl Into<ServerTimeZone>,
 ) -> String {
+    let zone = server_time_zone.into();
     let ips = ips
         .iter()
         .map(ToString::to_string)
@@ -68,7 +72,9 @@ pub fn cloudstack_script(
         src += &format!(" & sourcezone != {exclude}");
     }
     let local = |t: time::OffsetDateTime| {
-        let t = t.to_offset(server_utc_offset);
+        let t = zone
+            .to_local(t)
+            .unwrap_or_else(|_| PrimitiveDateTime::new(t.date(), t.time()));
         format!(
             "{:04}{:02}{:02} {:02}:{:02}:{:02}",
             t.year(),

@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use time::UtcOffset;
+use usage_model::ServerTimeZone;
 
 use crate::answer_writer::Line;
 use crate::error::Error;
@@ -10,7 +10,9 @@ use crate::history::FlowHistory;
 use crate::script::{Script, TopN, parse_script};
 
 /// Answers `script` over `history` as Traffic Sentinel would, reading the
-/// script's interval strings in `server_utc_offset`.
+/// script's interval strings on the server's clock (`server_time_zone`: a
+/// [`ServerTimeZone`], or a fixed [`UtcOffset`](time::UtcOffset)), a
+/// repeated local hour as its earlier instant.
 ///
 /// For the client's script the answer is the `s,TAG,IP,BYTES` and
 /// `r,TAG,IP,BYTES` rows of each query in statement order (largest bytes first,
@@ -57,23 +59,25 @@ use crate::script::{Script, TopN, parse_script};
 pub fn answer_script(
     history: &FlowHistory,
     script: &str,
-    server_utc_offset: UtcOffset,
+    server_time_zone: impl Into<ServerTimeZone>,
 ) -> Result<String, Error> {
     let script = parse_script(script)?;
-    Ok(evaluate(history, &script, server_utc_offset))
+    evaluate(history, &script, &server_time_zone.into())
 }
 
 /// Runs a parsed script.
-pub(crate) fn evaluate(history: &FlowHistory, script: &Script, offset: UtcOffset) -> String {
-    let run = |q: &TopN| {
-        history.top_n(
-            &q.ips,
-            q.side,
-            &q.zones,
-            q.start.assume_offset(offset),
-            q.end.assume_offset(offset),
-            q.n,
-        )
+///
+/// # Errors
+///
+/// [`Error::Model`] when an interval's local time cannot be an instant.
+pub(crate) fn evaluate(
+    history: &FlowHistory,
+    script: &Script,
+    zone: &ServerTimeZone,
+) -> Result<String, Error> {
+    let run = |q: &TopN| -> Result<Vec<(IpAddr, u64)>, Error> {
+        let (start, end) = (zone.from_local(q.start)?, zone.from_local(q.end)?);
+        Ok(history.top_n(&q.ips, q.side, &q.zones, start, end, q.n))
     };
     // Only ASCII and `Display` output is written, so this is UTF-8.
     let mut out: Vec<u8> = Vec::new();
@@ -81,8 +85,8 @@ pub(crate) fn evaluate(history: &FlowHistory, script: &Script, offset: UtcOffset
         Script::Client(queries) => {
             let answers: Vec<(Vec<(IpAddr, u64)>, &str)> = queries
                 .iter()
-                .map(|(query, prefix)| (run(query), prefix.as_str()))
-                .collect();
+                .map(|(query, prefix)| Ok((run(query)?, prefix.as_str())))
+                .collect::<Result<_, Error>>()?;
             // Room for IPv4 rows; longer ones grow the buffer.
             out.reserve(
                 answers
@@ -116,9 +120,9 @@ pub(crate) fn evaluate(history: &FlowHistory, script: &Script, offset: UtcOffset
             out.extend_from_slice(line.as_bytes());
         }
         Script::CloudStack { sent, received } => {
-            let mut received = run(received);
+            let mut received = run(received)?;
             received.sort_unstable_by_key(|&(ip, _)| ip);
-            let sent = run(sent);
+            let sent = run(sent)?;
             out.reserve(sent.len() * (Line::IPV4_ROW + 21));
             for (ip, sent_bytes) in sent {
                 let received_bytes = received
@@ -135,5 +139,6 @@ pub(crate) fn evaluate(history: &FlowHistory, script: &Script, offset: UtcOffset
             }
         }
     }
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    Ok(String::from_utf8(out)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }

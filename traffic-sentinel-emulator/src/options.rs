@@ -3,6 +3,7 @@
 use std::fmt;
 
 use time::UtcOffset;
+use usage_model::ServerTimeZone;
 
 /// How the emulator serves, besides its history.
 ///
@@ -19,7 +20,7 @@ use time::UtcOffset;
 /// ```
 #[derive(Clone)]
 pub struct EmulatorOptions {
-    pub(crate) server_utc_offset: UtcOffset,
+    pub(crate) server_time_zone: ServerTimeZone,
     pub(crate) max_body_bytes: usize,
     pub(crate) basic_auth: Option<(String, String)>,
 }
@@ -27,7 +28,7 @@ pub struct EmulatorOptions {
 impl Default for EmulatorOptions {
     fn default() -> EmulatorOptions {
         EmulatorOptions {
-            server_utc_offset: UtcOffset::UTC,
+            server_time_zone: ServerTimeZone::UTC,
             max_body_bytes: 64 << 20,
             basic_auth: None,
         }
@@ -37,7 +38,10 @@ impl Default for EmulatorOptions {
 impl fmt::Debug for EmulatorOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EmulatorOptions")
-            .field("server_utc_offset", &self.server_utc_offset)
+            .field(
+                "server_time_zone",
+                &format_args!("{}", self.server_time_zone),
+            )
             .field("max_body_bytes", &self.max_body_bytes)
             .field(
                 "basic_auth",
@@ -56,11 +60,19 @@ impl EmulatorOptions {
         EmulatorOptions::default()
     }
 
-    /// The UTC offset in which the server reads the `"yyyyMMdd HH:mm:ss"`
-    /// interval strings of scripts (TS's local time). By default, UTC.
-    pub fn server_utc_offset(mut self, offset: UtcOffset) -> EmulatorOptions {
-        self.server_utc_offset = offset;
+    /// The time zone in which the server reads the `"yyyyMMdd HH:mm:ss"`
+    /// interval strings of scripts (TS's local time), a repeated local hour
+    /// as its earlier instant ([`ServerTimeZone::from_local`]). Never this
+    /// machine's time zone. By default, UTC.
+    pub fn server_time_zone(mut self, zone: ServerTimeZone) -> EmulatorOptions {
+        self.server_time_zone = zone;
         self
+    }
+
+    /// A server time zone at the fixed UTC `offset`: the same as
+    /// `server_time_zone(ServerTimeZone::fixed(offset))`. By default, UTC.
+    pub fn server_utc_offset(self, offset: UtcOffset) -> EmulatorOptions {
+        self.server_time_zone(ServerTimeZone::fixed(offset))
     }
 
     /// The largest request body accepted; larger requests get
@@ -82,9 +94,9 @@ impl EmulatorOptions {
         self
     }
 
-    /// The configured server UTC offset.
-    pub fn get_server_utc_offset(&self) -> UtcOffset {
-        self.server_utc_offset
+    /// The configured server time zone.
+    pub fn get_server_time_zone(&self) -> &ServerTimeZone {
+        &self.server_time_zone
     }
 
     /// The configured body size limit.

@@ -483,11 +483,8 @@ fn answer_form(shared: &Shared, body: &[u8]) -> Result<String, (StatusCode, Stri
         .script
         .ok_or_else(|| bad("missing form field \"script\"".to_owned()))?;
     let parsed = parse_script(&script).map_err(|e| bad(e.to_string()))?;
-    Ok(evaluate(
-        &shared.history,
-        &parsed,
-        shared.options.server_utc_offset,
-    ))
+    evaluate(&shared.history, &parsed, &shared.options.server_time_zone)
+        .map_err(|e| bad(e.to_string()))
 }
 
 /// Whether `path` is [`QUERY_PATH`], allowing runs of slashes as a real TS

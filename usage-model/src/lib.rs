@@ -64,6 +64,7 @@ mod ids;
 mod json;
 mod record;
 mod rfc3339;
+mod server_time_zone;
 mod side;
 mod traffic;
 mod zone_name;
@@ -78,6 +79,7 @@ pub use crate::record::{
     Checkpoint, CollectionWindow, Ownership, ParseRecordIdError, RecordId, RecordIdPrefix,
     UsageRecord, UsageType,
 };
+pub use crate::server_time_zone::ServerTimeZone;
 pub use crate::side::Side;
 pub use crate::traffic::{ByteCounts, QueryTag, TrafficAnswer, TrafficQuery};
 pub use crate::zone_name::{is_ts_zone_char, is_ts_zone_name};

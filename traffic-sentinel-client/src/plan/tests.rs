@@ -2,7 +2,7 @@
 
 use time::macros::{datetime, offset};
 
-use time::UtcOffset;
+use time::{OffsetDateTime, UtcOffset};
 
 use super::*;
 use crate::request::{ANSWER_SLACK_BYTES, MAX_ROW_BYTES, MAX_SENTINEL_BYTES};
@@ -127,15 +127,15 @@ fn interval_is_written_in_the_server_offset() {
     )
     .unwrap();
     assert_eq!(
-        ts_interval(interval, offset!(+05:30)).unwrap(),
+        ts_interval(interval, &offset!(+05:30).into()).unwrap(),
         "20261102 03:30:00, 20261102 05:30:00"
     );
     assert_eq!(
-        ts_interval(interval, offset!(-08:00)).unwrap(),
+        ts_interval(interval, &offset!(-08:00).into()).unwrap(),
         "20261101 14:00:00, 20261101 16:00:00"
     );
     assert_eq!(
-        ts_interval(interval, UtcOffset::UTC).unwrap(),
+        ts_interval(interval, &UtcOffset::UTC.into()).unwrap(),
         "20261101 22:00:00, 20261102 00:00:00"
     );
     // Instants given in another offset are the same instants.
@@ -145,7 +145,7 @@ fn interval_is_written_in_the_server_offset() {
     )
     .unwrap();
     assert_eq!(
-        ts_interval(same, offset!(-08:00)).unwrap(),
+        ts_interval(same, &offset!(-08:00).into()).unwrap(),
         "20261101 14:00:00, 20261101 16:00:00"
     );
     let query = TrafficQuery {
@@ -470,7 +470,7 @@ proptest::proptest! {
 fn reference_script(config: &MonitorConfig, request: &ScriptRequest) -> String {
     let mut script = String::from(SCRIPT_HEADER);
     for chunk in request.chunks() {
-        let interval_text = ts_interval(chunk.interval(), config.server_utc_offset()).unwrap();
+        let interval_text = ts_interval(chunk.interval(), config.server_time_zone()).unwrap();
         let ips: Vec<String> = chunk.ips().iter().map(ToString::to_string).collect();
         for side in Side::BOTH {
             let ip_field = match side {
@@ -608,4 +608,100 @@ fn repeated_addresses_out_of_order_are_found() {
         first_repeated(&[ip("10.0.0.1"), ip("10.0.0.1")]),
         Some(ip("10.0.0.1"))
     );
+}
+
+/// The intervals a plan sends, as a server in `zone` reads their text back:
+/// `(tag, [start, end))` per chunk.
+fn read_back(
+    requests: &[ScriptRequest],
+    zone: &usage_model::ServerTimeZone,
+) -> Vec<(QueryTag, OffsetDateTime, OffsetDateTime)> {
+    let format = time::macros::format_description!("[year][month][day] [hour]:[minute]:[second]");
+    let mut read = Vec::new();
+    for request in requests {
+        for chunk in request.chunks() {
+            let text = ts_interval(chunk.interval(), zone).unwrap();
+            assert!(request.script().contains(&format!("\"{text}\"")), "{text}");
+            let (start, end) = text.split_once(", ").unwrap();
+            let local = |t: &str| time::PrimitiveDateTime::parse(t, &format).unwrap();
+            read.push((
+                chunk.tag(),
+                zone.from_local(local(start)).unwrap(),
+                zone.from_local(local(end)).unwrap(),
+            ));
+        }
+    }
+    read
+}
+
+/// Around Berlin's autumn fold (2026-10-25: 03:00 CEST back to 02:00 CET at
+/// 01:00 UTC, so local 02:00–03:00 is both [00:00, 01:00) and [01:00,
+/// 02:00) UTC), with an hourly and a minute grid and pieces of many lengths
+/// tiling the night: as the server reads the script back, no interval goes
+/// backwards, no two overlap (each bucket asked at most once), the night is
+/// covered whole, and every interval that does not touch the repeated hour
+/// is read exactly as asked.
+#[test]
+fn the_autumn_fold_asks_each_bucket_at_most_once() {
+    let zone = usage_model::ServerTimeZone::named("Europe/Berlin").unwrap();
+    let night = (
+        datetime!(2026-10-24 22:00 UTC),
+        datetime!(2026-10-25 04:00 UTC),
+    );
+    let repeated = (
+        datetime!(2026-10-25 00:00 UTC),
+        datetime!(2026-10-25 02:00 UTC),
+    );
+    let minute_pieces = [7i64, 13, 20, 30, 45, 60, 90, 17, 3, 1, 24, 50];
+    for (grid, lengths) in [
+        (usage_model::Grid::HOURLY, vec![60i64, 60, 120, 60, 60, 60]),
+        (usage_model::Grid::MINUTELY, minute_pieces.to_vec()),
+        (
+            usage_model::Grid::MINUTELY,
+            minute_pieces.iter().rev().copied().collect(),
+        ),
+    ] {
+        let mut queries = Vec::new();
+        let mut at = night.0;
+        for (tag, minutes) in lengths.iter().cycle().enumerate() {
+            if at >= night.1 {
+                break;
+            }
+            let end = (at + time::Duration::minutes(*minutes)).min(night.1);
+            queries.push(TrafficQuery {
+                tag: QueryTag(tag as u32),
+                interval: TimeInterval::new(at, end).unwrap(),
+                ips: vec![ip("192.0.2.1")],
+            });
+            at = end;
+        }
+        let config = config(|b| b.granularity(grid).server_time_zone(zone.clone()));
+        let requests = plan_requests(&config, &queries).unwrap();
+        let mut read = read_back(&requests, &zone);
+        for &(tag, start, end) in &read {
+            assert!(start < end, "{grid}: tag {tag} read as [{start}, {end})");
+            let asked = queries[tag.0 as usize].interval;
+            if asked.end() <= repeated.0 || asked.start() >= repeated.1 {
+                assert_eq!(
+                    (start, end),
+                    (asked.start(), asked.end()),
+                    "{grid}: tag {tag}"
+                );
+            }
+        }
+        read.sort_by_key(|&(_, start, _)| start);
+        assert_eq!(read.first().map(|r| r.1), Some(night.0), "{grid}");
+        assert_eq!(read.last().map(|r| r.2), Some(night.1), "{grid}");
+        for pair in read.windows(2) {
+            // Neither overlapping nor leaving a gap: each bucket once.
+            assert_eq!(pair[0].2, pair[1].1, "{grid}: {pair:?}");
+        }
+        // The queries wholly in the second reading are the ones not sent.
+        let sent: Vec<QueryTag> = read.iter().map(|r| r.0).collect();
+        for query in &queries {
+            let second = (repeated.0 + time::Duration::HOUR, repeated.1);
+            let inside = query.interval.start() >= second.0 && query.interval.end() <= second.1;
+            assert_eq!(!sent.contains(&query.tag), inside, "{grid}: {query:?}");
+        }
+    }
 }

@@ -718,7 +718,7 @@ mod properties {
             let script = client_script(&pairs);
             let parsed = parse_script(&script).unwrap();
             prop_assert_eq!(
-                evaluate(&h, &parsed, UtcOffset::UTC),
+                evaluate(&h, &parsed, &usage_model::ServerTimeZone::UTC).unwrap(),
                 formatted_client_answer(&h, &parsed)
             );
         }
