@@ -190,7 +190,12 @@ pub fn plan_requests(
         let mut chunks = Vec::with_capacity(parts.len());
         for (index, range) in parts {
             let query = &prepared[index];
-            write_chunk(&mut script, query, range.clone());
+            write_chunk(
+                &mut script,
+                query.ip_list_text(range.clone()),
+                range.len(),
+                &query.sides,
+            );
             chunks.push(QueryChunk {
                 tag: query.query.tag,
                 interval: query.sent,

@@ -4,13 +4,11 @@
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
-use std::ops::Range;
 
 use time::OffsetDateTime;
 use usage_model::{QueryTag, ServerTimeZone, Side, TimeInterval};
 
 use crate::MonitorConfig;
-use crate::plan::PreparedQuery;
 
 /// First lines of every script: the row counter and the query variable.
 pub(crate) const SCRIPT_HEADER: &str = "var n = 0;\nvar q;\n";
@@ -29,15 +27,15 @@ pub(crate) fn push_ip(out: &mut String, ip: IpAddr) {
     let _ = write!(out, "{ip}");
 }
 
-/// Writes both sides of one chunk of `query`.
-pub(crate) fn write_chunk(script: &mut String, query: &PreparedQuery<'_>, range: Range<usize>) {
-    let n = range.len() as u64;
-    let ips = query.ip_list_text(range);
-    for (side, (middle, tail)) in Side::BOTH.into_iter().zip(&query.sides) {
+/// Writes both sides of one chunk: `ips` is the chunk's address list as
+/// the filter lists it, `n` its address count, `sides` the texts of
+/// [`side_texts`] per side (as [`Side::BOTH`]).
+pub(crate) fn write_chunk(script: &mut String, ips: &str, n: usize, sides: &[(String, String); 2]) {
+    for (side, (middle, tail)) in Side::BOTH.into_iter().zip(sides) {
         script.push_str(side_head(side));
         script.push_str(ips);
         script.push_str(middle);
-        push_decimal(script, n);
+        push_decimal(script, n as u64);
         script.push_str(tail);
     }
 }
