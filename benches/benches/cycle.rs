@@ -50,7 +50,7 @@ struct Setup {
 impl Setup {
     fn new(ips: usize) -> Setup {
         let log = partial_log(ips, 15, 23);
-        let history = FlowHistory::new(GRID.step(), hourly_flows(&log.ips, log.window, 29))
+        let history = FlowHistory::new(GRID, hourly_flows(&log.ips, log.window, 29))
             .expect("synthetic flows fit");
         let emulator = Emulator::start_in_background(
             "127.0.0.1:0".parse().expect("a socket address"),
@@ -64,7 +64,7 @@ impl Setup {
         assert_eq!(plan.piece_count(), ips);
         let config = MonitorConfig::builder(emulator.url().as_str())
             .include_zones([PEER_ZONE])
-            .granularity(GRID.step())
+            .granularity(GRID)
             .build()
             .expect("a valid monitor config");
         let client = TrafficSentinelClient::new(config).expect("an http client");

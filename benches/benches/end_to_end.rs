@@ -62,11 +62,8 @@ fn main() {
     let full = full_run();
     let ips = if full { 100_000 } else { 2_000 };
     let log = partial_log(ips, 15, 31);
-    let history = FlowHistory::new(
-        BENCH_GRID.step(),
-        sparse_flows(&log.ips, log.window, 2, 1, 37),
-    )
-    .expect("synthetic flows fit");
+    let history = FlowHistory::new(BENCH_GRID, sparse_flows(&log.ips, log.window, 2, 1, 37))
+        .expect("synthetic flows fit");
     let emulator = Emulator::start_in_background(
         "127.0.0.1:0".parse().expect("a socket address"),
         history,
@@ -78,7 +75,7 @@ fn main() {
     let ledger_time = ledger_start.elapsed();
     let config = MonitorConfig::builder(emulator.url().as_str())
         .include_zones([PEER_ZONE])
-        .granularity(BENCH_GRID.step())
+        .granularity(BENCH_GRID)
         .build()
         .expect("a valid monitor config");
     let client = TrafficSentinelClient::new(config).expect("an http client");

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Write};
 use std::path::Path;
 
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 use traffic_sentinel_client::{MonitorConfig, MonitorConfigBuilder, TrafficSentinelClient};
 use traffic_sentinel_emulator::{Emulator, EmulatorOptions, Fault, FlowHistory, FlowReader};
 use usage_correlator::{LedgerOptions, OwnershipLedger, QueryPlan, Schedule};
@@ -50,7 +50,7 @@ pub(crate) fn emulate(args: &EmulateArgs) -> Result<(), CliError> {
             args.fault.len()
         )));
     }
-    let history = load_history(&args.flows, Duration::seconds(i64::from(args.granularity)))?;
+    let history = load_history(&args.flows, args.granularity)?;
     tracing::info!(
         flows = history.flow_count(),
         addresses = history.ips().len(),
@@ -415,11 +415,13 @@ fn load_ledger(path: &Path, excluded: &[AccountId]) -> Result<OwnershipLedger, C
 /// [`CliError::OpenInput`] when the file cannot be opened;
 /// [`CliError::Flows`] naming the first bad line and field, or a bad
 /// granularity or byte total.
-fn load_history(path: &Path, granularity: Duration) -> Result<FlowHistory, CliError> {
+fn load_history(path: &Path, granularity: u32) -> Result<FlowHistory, CliError> {
     let flows_error = |source| CliError::Flows {
         path: path.to_owned(),
         source,
     };
+    let granularity = usage_model::Grid::from_seconds(u64::from(granularity))
+        .map_err(|err| flows_error(err.into()))?;
     let mut flows = UntilError::new(FlowReader::new(open_input("flows", path)?));
     let history = FlowHistory::new(granularity, &mut flows);
     if let Some(source) = flows.error {
@@ -479,7 +481,7 @@ fn monitor_config(url: &str, billing: &BillingArgs) -> MonitorConfigBuilder {
         .include_zones(billing.include_zones.iter().cloned())
         .exclude_zones(billing.exclude_zones.iter().cloned())
         .server_utc_offset(billing.server_utc_offset)
-        .granularity(billing.granularity.step())
+        .granularity(billing.granularity)
 }
 
 /// The async runtime of a command: two worker threads are plenty for one

@@ -61,8 +61,8 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), CliError> {
         )));
     }
     let data = DemoData::generate(args)?;
-    let history =
-        FlowHistory::new(BUCKET, data.flows.iter().cloned()).map_err(CliError::Emulator)?;
+    let history = FlowHistory::new(usage_model::Grid::MINUTELY, data.flows.iter().cloned())
+        .map_err(CliError::Emulator)?;
     let dir = tempfile::Builder::new()
         .prefix("traffic-usage-demo-")
         .tempdir()
@@ -118,7 +118,7 @@ async fn collect_and_check(
     db: &std::path::Path,
 ) -> Result<DemoOutcome, CliError> {
     let config = MonitorConfig::builder(emulator.url().as_str())
-        .granularity(GRID.step())
+        .granularity(GRID)
         .build()
         .map_err(CliError::Monitor)?;
     let client = TrafficSentinelClient::new(config).map_err(CliError::Monitor)?;
@@ -655,7 +655,8 @@ mod tests {
     #[test]
     fn conservation_notices_a_missing_byte() {
         let data = DemoData::generate(&args(6, 2, 1, 3)).unwrap();
-        let history = FlowHistory::new(BUCKET, data.flows.iter().cloned()).unwrap();
+        let history =
+            FlowHistory::new(usage_model::Grid::MINUTELY, data.flows.iter().cloned()).unwrap();
         let err = Conservation::check(&data, &history, &[]).unwrap_err();
         assert!(
             err.to_string()

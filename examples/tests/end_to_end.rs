@@ -201,8 +201,11 @@ impl Drop for EmulateProcess {
 
 /// An in-process emulator over the story's flows, minute buckets.
 fn emulator_in_process() -> Emulator {
-    let history =
-        FlowHistory::new(Duration::minutes(1), read_flows(FLOWS.as_bytes()).unwrap()).unwrap();
+    let history = FlowHistory::new(
+        usage_model::Grid::MINUTELY,
+        read_flows(FLOWS.as_bytes()).unwrap(),
+    )
+    .unwrap();
     Emulator::start_in_background(
         "127.0.0.1:0".parse().unwrap(),
         history,
@@ -444,7 +447,7 @@ fn a_failed_window_stores_nothing_and_a_later_run_completes_it() {
         Fault::EmptyBody,
         Fault::DropMidBody,
     ] {
-        emulator.faults().set(fault, Times::Always).unwrap();
+        emulator.faults().replace(fault, Times::Always).unwrap();
         let failed = collect(&scratch, &url, &db, &["--retries", "0"]);
         assert_eq!(
             failed.status.code(),

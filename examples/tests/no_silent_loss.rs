@@ -46,7 +46,7 @@ impl Story {
             flows.join("\n")
         );
         let history = FlowHistory::new(
-            time::Duration::minutes(1),
+            usage_model::Grid::MINUTELY,
             read_flows(csv.as_bytes()).unwrap(),
         )
         .unwrap();

@@ -232,7 +232,7 @@ fn flows() -> Vec<Flow> {
 }
 
 fn emulator() -> Emulator {
-    let history = FlowHistory::new(Duration::minutes(1), flows()).unwrap();
+    let history = FlowHistory::new(usage_model::Grid::MINUTELY, flows()).unwrap();
     Emulator::start_in_background(
         "127.0.0.1:0".parse().unwrap(),
         history,
@@ -776,7 +776,7 @@ fn account_and_zone_ids_never_reach_a_script() {
         .exclude_zones(["INTERNAL"])
         .build()
         .unwrap();
-    let history = FlowHistory::new(Duration::minutes(1), flows()).unwrap();
+    let history = FlowHistory::new(usage_model::Grid::MINUTELY, flows()).unwrap();
     for zone_name in INJECTIONS {
         let events = events_for(zone_name, &INJECTIONS);
         let zone = ZoneId::new(zone_name).unwrap();
@@ -933,7 +933,7 @@ fn a_wrong_password_never_appears_in_output() {
         &events_for(ZONE, &ACCOUNTS),
     )
     .unwrap();
-    let history = FlowHistory::new(Duration::minutes(1), flows()).unwrap();
+    let history = FlowHistory::new(usage_model::Grid::MINUTELY, flows()).unwrap();
     let emulator = Emulator::start_in_background(
         "127.0.0.1:0".parse().unwrap(),
         history,

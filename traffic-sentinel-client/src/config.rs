@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use time::UtcOffset;
 use url::Url;
+use usage_model::{Grid, ServerTimeZone};
 
 use crate::Error;
 
@@ -43,7 +44,7 @@ impl TsZone {
             Some("must not be empty".to_owned())
         } else {
             name.chars()
-                .find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+                .find(|&c| !usage_model::is_ts_zone_char(c))
                 .map(|c| format!("character {c:?} is not allowed; use only [A-Za-z0-9_.-]"))
         };
         match reason {
@@ -110,7 +111,7 @@ impl fmt::Debug for Credentials {
 ///     .include_zones(["EXTERNAL", "PEERING"])
 ///     .exclude_zones(["INTERNAL"])
 ///     .server_utc_offset(time::macros::offset!(+05:30))
-///     .granularity(time::Duration::minutes(1))
+///     .granularity(usage_model::Grid::MINUTELY)
 ///     .total_timeout(Duration::from_secs(30))
 ///     .credentials("reports", "s3cret")
 ///     .build()?;
@@ -124,8 +125,8 @@ pub struct MonitorConfig {
     query_url: Url,
     include_zones: Vec<TsZone>,
     exclude_zones: Vec<TsZone>,
-    server_utc_offset: UtcOffset,
-    granularity: time::Duration,
+    server_time_zone: ServerTimeZone,
+    granularity: Grid,
     connect_timeout: Duration,
     total_timeout: Duration,
     retries: u32,
@@ -145,8 +146,8 @@ impl MonitorConfig {
             url: url.to_owned(),
             include_zones: vec!["EXTERNAL".to_owned()],
             exclude_zones: Vec::new(),
-            server_utc_offset: UtcOffset::UTC,
-            granularity: time::Duration::seconds(3600),
+            server_time_zone: ServerTimeZone::UTC,
+            granularity: Grid::HOURLY,
             connect_timeout: Duration::from_secs(10),
             total_timeout: Duration::from_secs(120),
             retries: 3,
@@ -178,14 +179,14 @@ impl MonitorConfig {
         &self.exclude_zones
     }
 
-    /// The UTC offset the server reads interval strings in.
-    pub fn server_utc_offset(&self) -> UtcOffset {
-        self.server_utc_offset
+    /// The time zone the server reads interval strings in (its local time).
+    pub fn server_time_zone(&self) -> &ServerTimeZone {
+        &self.server_time_zone
     }
 
     /// The server's time grid: every interval boundary is a whole multiple of
     /// it from the Unix epoch.
-    pub fn granularity(&self) -> time::Duration {
+    pub fn granularity(&self) -> Grid {
         self.granularity
     }
 
@@ -253,7 +254,10 @@ impl fmt::Debug for MonitorConfig {
             .field("url", &self.url.as_str())
             .field("include_zones", &self.include_zones)
             .field("exclude_zones", &self.exclude_zones)
-            .field("server_utc_offset", &self.server_utc_offset)
+            .field(
+                "server_time_zone",
+                &format_args!("{}", self.server_time_zone),
+            )
             .field("granularity", &format_args!("{}", self.granularity))
             .field("connect_timeout", &self.connect_timeout)
             .field("total_timeout", &self.total_timeout)
@@ -276,8 +280,8 @@ pub struct MonitorConfigBuilder {
     url: String,
     include_zones: Vec<String>,
     exclude_zones: Vec<String>,
-    server_utc_offset: UtcOffset,
-    granularity: time::Duration,
+    server_time_zone: ServerTimeZone,
+    granularity: Grid,
     connect_timeout: Duration,
     total_timeout: Duration,
     retries: u32,
@@ -316,20 +320,31 @@ impl MonitorConfigBuilder {
         self
     }
 
-    /// The UTC offset the server reads interval strings in (its local time).
-    /// It is never taken from this machine's time zone.
+    /// The time zone the server reads interval strings in (its local time):
+    /// a fixed offset or an IANA zone with its daylight-saving changes
+    /// ([`ServerTimeZone`]). It is never taken from this machine's time
+    /// zone. Boundaries in a repeated autumn hour are moved as
+    /// [`plan_requests`](crate::plan_requests) describes.
     ///
     /// By default, UTC.
-    pub fn server_utc_offset(mut self, offset: UtcOffset) -> Self {
-        self.server_utc_offset = offset;
+    pub fn server_time_zone(mut self, zone: ServerTimeZone) -> Self {
+        self.server_time_zone = zone;
         self
     }
 
-    /// The server's consolidation grid; it must be a positive whole number of
-    /// seconds, and every query interval must start and end on it.
+    /// A server time zone at the fixed UTC `offset`: the same as
+    /// `server_time_zone(ServerTimeZone::fixed(offset))`.
     ///
-    /// By default, 3600 seconds (TS's hourly historical view).
-    pub fn granularity(mut self, granularity: time::Duration) -> Self {
+    /// By default, UTC.
+    pub fn server_utc_offset(self, offset: UtcOffset) -> Self {
+        self.server_time_zone(ServerTimeZone::fixed(offset))
+    }
+
+    /// The server's consolidation grid: every query interval must start and
+    /// end on it. It must be the server's real bucket size (see [`Grid`]).
+    ///
+    /// By default, [`Grid::HOURLY`] (TS's hourly historical view).
+    pub fn granularity(mut self, granularity: Grid) -> Self {
         self.granularity = granularity;
         self
     }
@@ -415,8 +430,7 @@ impl MonitorConfigBuilder {
     /// Returns [`Error::Config`] naming the setting, its value and the reason
     /// when: the URL does not parse, its scheme is not `http`/`https`, it has
     /// no host, or it has user info, a path other than `/`, a query or a
-    /// fragment; a zone name is not `[A-Za-z0-9_.-]+`; the granularity is not
-    /// a positive whole number of seconds; a timeout is zero; the maximum IPs
+    /// fragment; a zone name is not `[A-Za-z0-9_.-]+`; a timeout is zero; the maximum IPs
     /// per query or script bytes is zero; the credentials hold a control
     /// character or the user a `:` (credentials are shown as `<redacted>`).
     pub fn build(self) -> Result<MonitorConfig, Error> {
@@ -436,13 +450,6 @@ impl MonitorConfigBuilder {
             .iter()
             .map(|z| TsZone::validated("exclude zone", z))
             .collect::<Result<Vec<_>, _>>()?;
-        if !self.granularity.is_positive() || self.granularity.subsec_nanoseconds() != 0 {
-            return Err(Error::Config {
-                what: "granularity",
-                value: self.granularity.to_string(),
-                reason: "must be a positive whole number of seconds".to_owned(),
-            });
-        }
         for (what, timeout) in [
             ("connect timeout", self.connect_timeout),
             ("total timeout", self.total_timeout),
@@ -490,7 +497,7 @@ impl MonitorConfigBuilder {
             query_url,
             include_zones,
             exclude_zones,
-            server_utc_offset: self.server_utc_offset,
+            server_time_zone: self.server_time_zone,
             granularity: self.granularity,
             connect_timeout: self.connect_timeout,
             total_timeout: self.total_timeout,
@@ -510,7 +517,10 @@ impl fmt::Debug for MonitorConfigBuilder {
             .field("url", &redact_userinfo(&self.url))
             .field("include_zones", &self.include_zones)
             .field("exclude_zones", &self.exclude_zones)
-            .field("server_utc_offset", &self.server_utc_offset)
+            .field(
+                "server_time_zone",
+                &format_args!("{}", self.server_time_zone),
+            )
             .field("granularity", &format_args!("{}", self.granularity))
             .field("connect_timeout", &self.connect_timeout)
             .field("total_timeout", &self.total_timeout)
@@ -604,8 +614,8 @@ mod tests {
         );
         assert_eq!(config.include_zones(), &[TsZone::new("EXTERNAL").unwrap()]);
         assert!(config.exclude_zones().is_empty());
-        assert_eq!(config.server_utc_offset(), UtcOffset::UTC);
-        assert_eq!(config.granularity(), time::Duration::seconds(3600));
+        assert_eq!(config.server_time_zone(), &ServerTimeZone::UTC);
+        assert_eq!(config.granularity(), Grid::HOURLY);
         assert_eq!(config.connect_timeout(), Duration::from_secs(10));
         assert_eq!(config.total_timeout(), Duration::from_secs(120));
         assert_eq!(config.retries(), 3);
@@ -711,15 +721,6 @@ mod tests {
     fn refuses_bad_numbers() {
         let base = || MonitorConfig::builder("http://h");
         let cases = [
-            (base().granularity(time::Duration::ZERO), "granularity"),
-            (
-                base().granularity(time::Duration::seconds(-60)),
-                "granularity",
-            ),
-            (
-                base().granularity(time::Duration::milliseconds(1500)),
-                "granularity",
-            ),
             (base().connect_timeout(Duration::ZERO), "connect timeout"),
             (base().total_timeout(Duration::ZERO), "total timeout"),
             (base().max_ips_per_query(0), "max ips per query"),

@@ -43,15 +43,18 @@ pub mod blocking;
 mod client;
 mod config;
 mod error;
+mod plan;
+mod request;
 mod script;
 
 pub use crate::answer::{AnswerRow, parse_answer, parse_answer_rows};
 pub use crate::client::{FetchOutcome, TrafficSentinelClient};
 pub use crate::config::{MonitorConfig, MonitorConfigBuilder, TsZone};
 pub use crate::error::Error;
-pub use crate::script::{QueryChunk, ScriptRequest, Side, plan_requests};
+pub use crate::plan::plan_requests;
+pub use crate::request::{QueryChunk, ScriptRequest};
 
 #[doc(no_inline)]
 pub use url::Url;
 #[doc(no_inline)]
-pub use usage_model::{ByteCounts, QueryTag, TimeInterval, TrafficAnswer, TrafficQuery};
+pub use usage_model::{ByteCounts, QueryTag, Side, TimeInterval, TrafficAnswer, TrafficQuery};

@@ -15,6 +15,16 @@ pub enum Error {
         source: io::Error,
     },
 
+    /// A line of the flows CSV is longer than
+    /// [`MAX_FLOWS_LINE_BYTES`](crate::MAX_FLOWS_LINE_BYTES); reading stopped there.
+    #[error("line {line}: longer than {limit} bytes")]
+    FlowsLineTooLong {
+        /// The 1-based line number.
+        line: u64,
+        /// The longest line accepted, in bytes.
+        limit: usize,
+    },
+
     /// Writing the flows CSV failed.
     #[error("writing flows: {0}")]
     WriteFlows(#[source] io::Error),
@@ -50,9 +60,9 @@ pub enum Error {
         value: String,
     },
 
-    /// The bucket granularity is not a positive whole number of seconds.
-    #[error("granularity must be a positive whole number of seconds, got {0}")]
-    Granularity(time::Duration),
+    /// A value of the shared vocabulary was refused (e.g. a grid of 0 seconds).
+    #[error(transparent)]
+    Model(#[from] usage_model::Error),
 
     /// The bytes of the flow history do not fit in a `u64`.
     #[error("byte total overflows u64 at flow {index} ({bytes} bytes)")]
@@ -77,6 +87,18 @@ pub enum Error {
     /// A fault was given an HTTP status outside `400..=599`.
     #[error("fault status must be in 400..=599, got {0}")]
     FaultStatus(u16),
+
+    /// A fault was given while another of its slot is in force; faults of
+    /// one slot do not combine (see [`FaultControl`](crate::FaultControl)).
+    #[error(
+        "fault {refused:?} refused: fault {active:?} is in force; replace it or clear it first"
+    )]
+    FaultConflict {
+        /// The fault in force.
+        active: crate::Fault,
+        /// The fault refused.
+        refused: crate::Fault,
+    },
 
     /// The listening socket could not be set up.
     #[error("cannot listen on {addr}: {source}")]

@@ -1,12 +1,19 @@
 //! Flow records and the flows CSV format (DESIGN §9).
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read as _, Write};
 use std::net::IpAddr;
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::error::{Error, shorten};
+
+/// The longest line the flows reader accepts, in bytes (its line ending
+/// included): far more than any flow takes (two addresses of at most 45
+/// characters, an RFC 3339 time, two zone names, a count), so a file that
+/// is not a flows CSV, or has no line breaks, is refused at the first long
+/// line instead of being read into memory whole.
+pub const MAX_FLOWS_LINE_BYTES: usize = 16 * 1024;
 
 /// The header line of the flows CSV.
 pub const FLOWS_HEADER: &str = "time,ipsource,ipdestination,sourcezone,destinationzone,bytes";
@@ -31,17 +38,10 @@ pub struct Flow {
     pub bytes: u64,
 }
 
-/// Returns whether `zone` is a valid non-empty zone name: `[A-Za-z0-9_.-]+`.
+/// Returns whether `zone` is a valid non-empty zone name: `[A-Za-z0-9_.-]+`
+/// ([`usage_model::is_ts_zone_name`]).
 pub fn is_valid_zone_name(zone: &str) -> bool {
-    !zone.is_empty() && zone.bytes().all(is_zone_byte)
-}
-
-pub(crate) fn is_zone_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
-}
-
-pub(crate) fn is_zone_char(c: char) -> bool {
-    c.is_ascii() && is_zone_byte(c as u8)
+    usage_model::is_ts_zone_name(zone)
 }
 
 /// Reads flows in the CSV format of DESIGN §9, line by line.
@@ -51,13 +51,16 @@ pub(crate) fn is_zone_char(c: char) -> bool {
 /// `time` (RFC 3339, any offset), `ipsource`, `ipdestination` (IPv4 or IPv6),
 /// `sourcezone`, `destinationzone` (empty, or `[A-Za-z0-9_.-]+`) and `bytes`
 /// (a non-negative decimal integer). Whitespace around fields is ignored.
+/// Addresses are canonical: an IPv4-mapped IPv6 address (`::ffff:192.0.2.1`)
+/// is read as its IPv4 address (DESIGN §4).
 ///
 /// # Errors
 ///
 /// On the first bad line, an error naming the line number, the field and the
 /// offending value (e.g. `line 7: field "bytes": invalid byte count "-5"`);
-/// nothing is returned in that case. I/O errors and bytes that are not UTF-8
-/// are reported with their line number too.
+/// nothing is returned in that case. I/O errors, bytes that are not UTF-8
+/// and lines longer than [`MAX_FLOWS_LINE_BYTES`] are reported with their
+/// line number too.
 ///
 /// # Example
 ///
@@ -125,13 +128,20 @@ impl<R: BufRead> FlowReader<R> {
             self.buf.clear();
             self.line_no += 1;
             let line_no = self.line_no;
-            let read = self
-                .reader
+            // At most one byte past the limit is read, whatever the input.
+            let read = (&mut self.reader)
+                .take(MAX_FLOWS_LINE_BYTES as u64 + 1)
                 .read_until(b'\n', &mut self.buf)
                 .map_err(|source| Error::ReadFlows {
                     line: line_no,
                     source,
                 })?;
+            if self.buf.len() > MAX_FLOWS_LINE_BYTES {
+                return Err(Error::FlowsLineTooLong {
+                    line: line_no,
+                    limit: MAX_FLOWS_LINE_BYTES,
+                });
+            }
             if read == 0 {
                 if !self.seen_header {
                     return Err(Error::FlowsHeader {
@@ -221,12 +231,11 @@ fn parse_flow_line(line: &str, line_no: u64) -> Result<Flow, Error> {
     ] = fields;
     let time = OffsetDateTime::parse(time, &Rfc3339)
         .map_err(|_| bad("time", "invalid RFC 3339 time", time))?;
-    // An IPv4-mapped IPv6 address is the IPv4 address (DESIGN §4).
-    let ipsource: IpAddr = ipsource
+    let ipsource = ipsource
         .parse::<IpAddr>()
         .map_err(|_| bad("ipsource", "invalid ip address", ipsource))?
         .to_canonical();
-    let ipdestination: IpAddr = ipdestination
+    let ipdestination = ipdestination
         .parse::<IpAddr>()
         .map_err(|_| bad("ipdestination", "invalid ip address", ipdestination))?
         .to_canonical();
@@ -296,6 +305,51 @@ mod tests {
 
     fn read(s: &str) -> Result<Vec<Flow>, Error> {
         read_flows(s.as_bytes())
+    }
+
+    #[test]
+    fn an_endless_line_is_refused_naming_it_without_reading_it_whole() {
+        // One line of a gigabyte that is never held: the reader stops one
+        // byte past the limit.
+        let header = format!("{FLOWS_HEADER}\n");
+        let endless = std::io::Read::chain(
+            header.as_bytes(),
+            std::io::Read::take(std::io::repeat(b'9'), 1 << 30),
+        );
+        let mut reader = FlowReader::new(std::io::BufReader::new(endless));
+        match reader.next() {
+            Some(Err(Error::FlowsLineTooLong { line, limit })) => {
+                assert_eq!((line, limit), (2, MAX_FLOWS_LINE_BYTES));
+            }
+            other => panic!("expected a line too long, got {other:?}"),
+        }
+        assert!(reader.next().is_none());
+        let err = read(&format!("{header}{}\n", "x".repeat(MAX_FLOWS_LINE_BYTES))).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("line 2: longer than {MAX_FLOWS_LINE_BYTES} bytes")
+        );
+        // A line of exactly the limit, its newline included, is read.
+        let padded = format!(
+            "2026-11-01T10:00:30Z,203.0.113.7,198.51.100.1,,EXTERNAL,{:0>width$}\n",
+            1,
+            width = MAX_FLOWS_LINE_BYTES - 57
+        );
+        assert_eq!(padded.len(), MAX_FLOWS_LINE_BYTES);
+        assert_eq!(read(&format!("{header}{padded}")).unwrap()[0].bytes, 1);
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_are_read_as_ipv4() {
+        let flows = read(&format!(
+            "{FLOWS_HEADER}\n2026-11-01T10:00:30Z,::ffff:203.0.113.7,::ffff:c633:6401,,EXTERNAL,1\n"
+        ))
+        .unwrap();
+        assert_eq!(flows[0].ipsource, "203.0.113.7".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            flows[0].ipdestination,
+            "198.51.100.1".parse::<IpAddr>().unwrap()
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! and can be told to misbehave through [`FaultControl`].
 //!
 //! ```
+//! use usage_model::Grid;
 //! use std::net::IpAddr;
 //! use time::{Duration, macros::datetime};
 //! use traffic_sentinel_emulator::{Flow, FlowHistory, Side, ZoneFilter};
@@ -24,7 +25,7 @@
 //!     bytes,
 //! };
 //! let history = FlowHistory::new(
-//!     Duration::minutes(1),
+//!     Grid::MINUTELY,
 //!     [flow(0, guest, peer, 1_000), flow(30, peer, guest, 250), flow(60, guest, peer, 7)],
 //! )
 //! .unwrap();
@@ -40,11 +41,12 @@
 //! Serving it, with a fault injected:
 //!
 //! ```no_run
+//! use usage_model::Grid;
 //! use time::Duration;
 //! use traffic_sentinel_emulator::{Emulator, EmulatorOptions, Fault, FlowHistory, Times};
 //!
 //! # #[tokio::main] async fn main() -> Result<(), traffic_sentinel_emulator::Error> {
-//! let history = FlowHistory::new(Duration::minutes(1), [])?;
+//! let history = FlowHistory::new(Grid::MINUTELY, [])?;
 //! let emulator =
 //!     Emulator::start("127.0.0.1:0".parse().unwrap(), history, EmulatorOptions::new()).await?;
 //! emulator.faults().set(Fault::TruncateBeforeSentinel, Times::Next(1))?;
@@ -74,19 +76,34 @@
 //! over [`EmulatorOptions::max_body_bytes`] gets `413`; other paths `404`;
 //! other methods `405`.
 
+mod answer_writer;
+mod basic_auth;
+mod cloudstack_script;
 mod error;
+mod evaluate;
+mod fault;
 mod flows;
+mod form;
 mod history;
+mod options;
+mod response;
 mod script;
 mod server;
+mod zone_filter;
 
+pub use crate::cloudstack_script::cloudstack_script;
 pub use crate::error::Error;
+pub use crate::evaluate::answer_script;
+pub use crate::fault::{Fault, FaultControl, GARBAGE_LINE, HTML_ERROR_PAGE, Times};
 pub use crate::flows::{
-    FLOWS_HEADER, Flow, FlowReader, is_valid_zone_name, read_flows, write_flows,
+    FLOWS_HEADER, Flow, FlowReader, MAX_FLOWS_LINE_BYTES, is_valid_zone_name, read_flows,
+    write_flows,
 };
-pub use crate::history::{FlowHistory, Side, ZoneFilter};
-pub use crate::script::{MAX_TOP_N, answer_script, cloudstack_script};
-pub use crate::server::{
-    Emulator, EmulatorOptions, Fault, FaultControl, GARBAGE_LINE, HTML_ERROR_PAGE, QUERY_PATH,
-    Times,
-};
+pub use crate::history::FlowHistory;
+pub use crate::options::EmulatorOptions;
+pub use crate::script::MAX_TOP_N;
+pub use crate::server::{Emulator, QUERY_PATH};
+pub use crate::zone_filter::ZoneFilter;
+
+#[doc(no_inline)]
+pub use usage_model::Side;

@@ -66,8 +66,11 @@ mod grid;
 mod ids;
 mod record;
 mod rfc3339;
+mod server_time_zone;
+mod side;
 mod traffic_answer;
 mod traffic_query;
+mod zone_name;
 
 pub use crate::byte_counts::ByteCounts;
 pub use crate::error::Error;
@@ -80,8 +83,11 @@ pub use crate::ids::{AccountId, ZoneId};
 pub use crate::record::{
     Checkpoint, CollectionWindow, Ownership, ParseRecordIdError, RecordId, UsageRecord, UsageType,
 };
+pub use crate::server_time_zone::ServerTimeZone;
+pub use crate::side::Side;
 pub use crate::traffic_answer::TrafficAnswer;
 pub use crate::traffic_query::{QueryTag, TrafficQuery};
+pub use crate::zone_name::{is_ts_zone_char, is_ts_zone_name};
 
 /// A half-open interval of instants, `[start, end)`, in UTC.
 pub type TimeInterval = ip_interval::Interval<time::OffsetDateTime>;

@@ -2,7 +2,6 @@
 //! change a script, zone names in the flows file, and random or mutated
 //! request bodies over HTTP. Each is refused with a clear message; nothing
 //! panics and the server keeps serving.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr};
@@ -40,7 +39,7 @@ fn history() -> FlowHistory {
         destinationzone: "EXTERNAL".into(),
         bytes: 1_500,
     };
-    FlowHistory::new(time::Duration::minutes(1), [flow]).unwrap()
+    FlowHistory::new(usage_model::Grid::MINUTELY, [flow]).unwrap()
 }
 
 /// The client's script with `zones` spliced in as the include list.

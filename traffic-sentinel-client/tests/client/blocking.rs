@@ -1,12 +1,8 @@
 //! The blocking client against an in-test HTTP server.
-#![cfg(feature = "blocking")]
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
 
 use std::time::Duration;
 
-use support::{ANSWER, Reply, TestServer, fast_config, ip, query};
+use crate::support::{ANSWER, Reply, TestServer, fast_config, ip, query};
 use traffic_sentinel_client::blocking::TrafficSentinelClient;
 use traffic_sentinel_client::{ByteCounts, Error, MonitorConfig, QueryTag};
 
@@ -130,7 +126,7 @@ fn connection_faults_are_transport_errors() {
     );
     assert_eq!(server.requests().len(), 3);
 
-    let config = MonitorConfig::builder(&support::closed_port_url())
+    let config = MonitorConfig::builder(&crate::support::closed_port_url())
         .retries(1)
         .retry_backoff(Duration::from_millis(5))
         .build()

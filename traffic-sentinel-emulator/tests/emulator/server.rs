@@ -1,9 +1,9 @@
 //! The emulator over loopback HTTP: answers, error statuses and every fault.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration as StdDuration;
+use usage_model::Grid;
 
 use time::macros::{datetime, offset};
 use time::{Duration, OffsetDateTime};
@@ -11,9 +11,9 @@ use traffic_sentinel_emulator::{
     Emulator, EmulatorOptions, Fault, Flow, FlowHistory, GARBAGE_LINE, HTML_ERROR_PAGE, Times,
 };
 
-const A: &str = "203.0.113.7";
-const B: &str = "2001:db8::1";
-const C: &str = "198.51.100.9";
+pub(crate) const A: &str = "203.0.113.7";
+pub(crate) const B: &str = "2001:db8::1";
+pub(crate) const C: &str = "198.51.100.9";
 const PEER: &str = "192.0.2.1";
 const HOUR: &str = "20261101 10:00:00, 20261101 11:00:00";
 
@@ -32,10 +32,10 @@ fn flow(time: OffsetDateTime, src: &str, dst: &str, sz: &str, dz: &str, bytes: u
     }
 }
 
-fn history() -> FlowHistory {
+pub(crate) fn history() -> FlowHistory {
     let t = datetime!(2026-11-01 10:00 UTC);
     FlowHistory::new(
-        Duration::minutes(1),
+        Grid::MINUTELY,
         [
             flow(t, A, PEER, "INTERNAL", "EXTERNAL", 100),
             flow(
@@ -104,7 +104,7 @@ async fn start() -> Emulator {
     start_with(EmulatorOptions::new()).await
 }
 
-async fn start_with(options: EmulatorOptions) -> Emulator {
+pub(crate) async fn start_with(options: EmulatorOptions) -> Emulator {
     Emulator::start("127.0.0.1:0".parse().unwrap(), history(), options)
         .await
         .unwrap()
@@ -290,9 +290,9 @@ async fn refusals_have_the_right_status() {
     let served = emulator.requests_served();
     assert_eq!(served, 6);
 
-    let response = client.get(query_url(&emulator)).send().await.unwrap();
+    let response = client.put(query_url(&emulator)).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 405);
-    assert_eq!(response.headers()["allow"], "POST");
+    assert_eq!(response.headers()["allow"], "GET, POST");
     let response = client
         .post(emulator.url().join("inmsf/Other").unwrap())
         .body(form(&client_script(A, HOUR)))
@@ -302,7 +302,7 @@ async fn refusals_have_the_right_status() {
     assert_eq!(response.status().as_u16(), 404);
     let response = client.get(emulator.url()).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 404);
-    // Only requests to the query path with POST are counted.
+    // Only requests to the query path with POST or GET are counted.
     assert_eq!(emulator.requests_served(), served);
 }
 
@@ -532,7 +532,7 @@ async fn many_addresses_in_one_request() {
             bytes: 1 + i as u64,
         })
     });
-    let history = FlowHistory::new(Duration::minutes(1), flows).unwrap();
+    let history = FlowHistory::new(Grid::MINUTELY, flows).unwrap();
     let total = history.total_bytes();
     let emulator = Emulator::start(
         "127.0.0.1:0".parse().unwrap(),

@@ -1,7 +1,7 @@
 //! A tiny HTTP/1.1 server on loopback that records requests and replies with
 //! canned answers or faults, on its own thread and runtime (so blocking and
 //! async clients can both use it).
-#![allow(clippy::unwrap_used, clippy::expect_used, dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

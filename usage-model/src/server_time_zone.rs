@@ -1,0 +1,382 @@
+//! The time zone a Traffic Sentinel server reads its interval text in.
+
+use std::fmt;
+
+use jiff::tz::TimeZone;
+use time::{Duration, OffsetDateTime, PrimitiveDateTime, UtcOffset};
+
+use crate::Error;
+
+/// The time zone in which a Traffic Sentinel server reads the
+/// `yyyyMMdd HH:mm:ss` interval strings of a query (DESIGN §3): a fixed UTC
+/// offset, or an IANA time zone whose daylight-saving changes apply per
+/// instant.
+///
+/// Names are looked up in the IANA time zone database built into the
+/// program (`jiff`'s bundled copy), never in this machine's time zone or
+/// its zone files, so every machine reads a time alike.
+///
+/// Converting local text to an instant ([`ServerTimeZone::from_local`])
+/// reads a local time that occurs twice (the repeated hour when clocks go
+/// back) as the **earlier** of its two instants, and a local time that
+/// does not occur (the hour skipped when clocks go forward) with the offset
+/// in force before the change (as if the clocks had not yet moved), so
+/// that later readings never mean earlier instants.
+///
+/// # Example
+///
+/// ```
+/// use time::macros::{datetime, offset};
+/// use usage_model::ServerTimeZone;
+///
+/// let berlin = ServerTimeZone::named("Europe/Berlin")?;
+/// // 00:30 UTC on 2026-10-25 is 02:30 CEST; 01:30 UTC is 02:30 CET.
+/// assert_eq!(berlin.to_local(datetime!(2026-10-25 00:30 UTC))?, datetime!(2026-10-25 02:30));
+/// assert_eq!(berlin.to_local(datetime!(2026-10-25 01:30 UTC))?, datetime!(2026-10-25 02:30));
+/// // Read back, 02:30 is the earlier instant.
+/// assert_eq!(berlin.from_local(datetime!(2026-10-25 02:30))?, datetime!(2026-10-25 00:30 UTC));
+///
+/// let fixed = ServerTimeZone::fixed(offset!(-08:00));
+/// assert_eq!(fixed.to_local(datetime!(2026-11-01 10:00 UTC))?, datetime!(2026-11-01 02:00));
+/// assert_eq!(fixed.to_string(), "-08:00");
+/// # Ok::<(), usage_model::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct ServerTimeZone {
+    kind: Kind,
+}
+
+#[derive(Clone)]
+enum Kind {
+    Fixed(UtcOffset),
+    Named { name: String, zone: TimeZone },
+}
+
+impl ServerTimeZone {
+    /// Coordinated Universal Time (the default of a monitor).
+    pub const UTC: ServerTimeZone = ServerTimeZone {
+        kind: Kind::Fixed(UtcOffset::UTC),
+    };
+
+    /// A zone that is always `offset` from UTC.
+    pub fn fixed(offset: UtcOffset) -> ServerTimeZone {
+        ServerTimeZone {
+            kind: Kind::Fixed(offset),
+        }
+    }
+
+    /// The IANA time zone `name`, e.g. `Europe/Berlin` (any case).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidId`] (kind `"time zone"`) when the bundled IANA
+    /// database has no zone of that name.
+    pub fn named(name: &str) -> Result<ServerTimeZone, Error> {
+        let zone = jiff::tz::db().get(name).map_err(|_| Error::InvalidId {
+            kind: "time zone",
+            value: name.to_owned(),
+            reason: "not an IANA time zone name",
+        })?;
+        let name = zone.iana_name().unwrap_or(name).to_owned();
+        Ok(ServerTimeZone {
+            kind: Kind::Named { name, zone },
+        })
+    }
+
+    /// The IANA name, for a named zone.
+    pub fn name(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Fixed(_) => None,
+            Kind::Named { name, .. } => Some(name),
+        }
+    }
+
+    /// The offset, for a fixed zone.
+    pub fn fixed_offset(&self) -> Option<UtcOffset> {
+        match self.kind {
+            Kind::Fixed(offset) => Some(offset),
+            Kind::Named { .. } => None,
+        }
+    }
+
+    /// The zone's offset from UTC at the instant `at`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TimeOutOfRange`] for an instant outside the years -9999 to
+    /// 9999.
+    pub fn offset_at(&self, at: OffsetDateTime) -> Result<UtcOffset, Error> {
+        match &self.kind {
+            Kind::Fixed(offset) => Ok(*offset),
+            Kind::Named { zone, .. } => {
+                let seconds = zone.to_offset(timestamp(at)?).seconds();
+                UtcOffset::from_whole_seconds(seconds)
+                    .map_err(|_| Error::TimeOutOfRange { value: at })
+            }
+        }
+    }
+
+    /// The server's wall-clock reading of the instant `at`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TimeOutOfRange`] when the reading falls outside the range
+    /// of the `time` crate's dates.
+    pub fn to_local(&self, at: OffsetDateTime) -> Result<PrimitiveDateTime, Error> {
+        let local = at
+            .checked_to_offset(self.offset_at(at)?)
+            .ok_or(Error::TimeOutOfRange { value: at })?;
+        Ok(PrimitiveDateTime::new(local.date(), local.time()))
+    }
+
+    /// The instant the server means by the wall-clock reading `local`: the
+    /// earlier of two instants in a repeated hour; in a skipped hour, the
+    /// reading with the offset in force before the change.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TimeOutOfRange`] when the instant falls outside the years
+    /// -9999 to 9999.
+    pub fn from_local(&self, local: PrimitiveDateTime) -> Result<OffsetDateTime, Error> {
+        match &self.kind {
+            Kind::Fixed(offset) => local
+                .assume_offset(*offset)
+                .checked_to_offset(UtcOffset::UTC)
+                .ok_or(Error::TimeOutOfRange {
+                    value: local.assume_utc(),
+                }),
+            Kind::Named { zone, .. } => {
+                let out_of_range = || Error::TimeOutOfRange {
+                    value: local.assume_utc(),
+                };
+                let civil = jiff::civil::DateTime::new(
+                    i16::try_from(local.year()).map_err(|_| out_of_range())?,
+                    u8::from(local.month()) as i8,
+                    local.day() as i8,
+                    local.hour() as i8,
+                    local.minute() as i8,
+                    local.second() as i8,
+                    local.nanosecond() as i32,
+                )
+                .map_err(|_| out_of_range())?;
+                let instant = zone
+                    .to_ambiguous_timestamp(civil)
+                    // The earlier instant in a fold, the offset before
+                    // the change in a gap.
+                    .compatible()
+                    .map_err(|_| out_of_range())?;
+                instant_of(instant).ok_or_else(out_of_range)
+            }
+        }
+    }
+
+    /// The first instant at or after `at` that the server reads back as
+    /// itself (`from_local(to_local(t)) == t`): `at` itself, unless `at`
+    /// lies in the second reading of a repeated local hour, which the
+    /// server reads as the first; then the end of that second reading.
+    ///
+    /// This is where a boundary in a repeated hour moves to so that, as the
+    /// server reads them back, intervals never go backwards nor overlap.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TimeOutOfRange`] at the ends of the supported range.
+    pub fn first_exact_reading(&self, at: OffsetDateTime) -> Result<OffsetDateTime, Error> {
+        let Kind::Named { zone, .. } = &self.kind else {
+            return Ok(at);
+        };
+        let read_back = self.from_local(self.to_local(at)?)?;
+        if read_back >= at {
+            return Ok(at);
+        }
+        // In the second reading: it began at the latest change of offset
+        // at or before `at`, and lasts as long as the clocks went back.
+        let shift = at - read_back;
+        let change = zone
+            .preceding(timestamp(at + Duration::NANOSECOND)?)
+            .next()
+            .and_then(|transition| instant_of(transition.timestamp()))
+            .ok_or(Error::TimeOutOfRange { value: at })?;
+        Ok(change + shift)
+    }
+}
+
+/// `at` as a `jiff` timestamp.
+fn timestamp(at: OffsetDateTime) -> Result<jiff::Timestamp, Error> {
+    let nanos = at.unix_timestamp_nanos();
+    jiff::Timestamp::from_nanosecond(nanos).map_err(|_| Error::TimeOutOfRange { value: at })
+}
+
+/// A `jiff` timestamp as an instant in UTC.
+fn instant_of(timestamp: jiff::Timestamp) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(timestamp.as_nanosecond()).ok()
+}
+
+impl Default for ServerTimeZone {
+    /// [`ServerTimeZone::UTC`].
+    fn default() -> ServerTimeZone {
+        ServerTimeZone::UTC
+    }
+}
+
+impl From<UtcOffset> for ServerTimeZone {
+    /// [`ServerTimeZone::fixed`].
+    fn from(offset: UtcOffset) -> ServerTimeZone {
+        ServerTimeZone::fixed(offset)
+    }
+}
+
+impl PartialEq for ServerTimeZone {
+    fn eq(&self, other: &ServerTimeZone) -> bool {
+        match (&self.kind, &other.kind) {
+            (Kind::Fixed(a), Kind::Fixed(b)) => a == b,
+            (Kind::Named { name: a, .. }, Kind::Named { name: b, .. }) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for ServerTimeZone {}
+
+impl fmt::Display for ServerTimeZone {
+    /// The IANA name, or the fixed offset as `±HH:MM` (with `:SS` when
+    /// seconds are not zero).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Named { name, .. } => f.write_str(name),
+            Kind::Fixed(offset) => {
+                let (hours, minutes, seconds) = offset.as_hms();
+                let sign = if offset.is_negative() { '-' } else { '+' };
+                write!(
+                    f,
+                    "{sign}{:02}:{:02}",
+                    hours.unsigned_abs(),
+                    minutes.unsigned_abs()
+                )?;
+                if seconds != 0 {
+                    write!(f, ":{:02}", seconds.unsigned_abs())?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl fmt::Debug for ServerTimeZone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ServerTimeZone({self})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::{datetime, offset};
+
+    use super::*;
+
+    fn berlin() -> ServerTimeZone {
+        ServerTimeZone::named("Europe/Berlin").unwrap()
+    }
+
+    #[test]
+    fn berlin_autumn_fold_reads_the_earlier_instant() {
+        let zone = berlin();
+        // Clocks go back at 01:00 UTC (03:00 CEST -> 02:00 CET).
+        for (utc, local) in [
+            (datetime!(2026-10-24 23:59 UTC), datetime!(2026-10-25 01:59)),
+            (datetime!(2026-10-25 00:00 UTC), datetime!(2026-10-25 02:00)),
+            (datetime!(2026-10-25 00:59 UTC), datetime!(2026-10-25 02:59)),
+            (datetime!(2026-10-25 01:00 UTC), datetime!(2026-10-25 02:00)),
+            (datetime!(2026-10-25 01:59 UTC), datetime!(2026-10-25 02:59)),
+            (datetime!(2026-10-25 02:00 UTC), datetime!(2026-10-25 03:00)),
+        ] {
+            assert_eq!(zone.to_local(utc).unwrap(), local, "{utc}");
+        }
+        assert_eq!(
+            zone.from_local(datetime!(2026-10-25 02:15)).unwrap(),
+            datetime!(2026-10-25 00:15 UTC)
+        );
+        assert_eq!(
+            zone.from_local(datetime!(2026-10-25 03:00)).unwrap(),
+            datetime!(2026-10-25 02:00 UTC)
+        );
+        assert_eq!(
+            zone.offset_at(datetime!(2026-10-25 00:30 UTC)).unwrap(),
+            offset!(+02:00)
+        );
+        assert_eq!(
+            zone.offset_at(datetime!(2026-10-25 01:30 UTC)).unwrap(),
+            offset!(+01:00)
+        );
+    }
+
+    #[test]
+    fn first_exact_reading_moves_only_the_second_reading() {
+        let zone = berlin();
+        for (at, exact) in [
+            (
+                datetime!(2026-10-25 00:00 UTC),
+                datetime!(2026-10-25 00:00 UTC),
+            ),
+            (
+                datetime!(2026-10-25 00:59 UTC),
+                datetime!(2026-10-25 00:59 UTC),
+            ),
+            (
+                datetime!(2026-10-25 01:00 UTC),
+                datetime!(2026-10-25 02:00 UTC),
+            ),
+            (
+                datetime!(2026-10-25 01:37 UTC),
+                datetime!(2026-10-25 02:00 UTC),
+            ),
+            (
+                datetime!(2026-10-25 02:00 UTC),
+                datetime!(2026-10-25 02:00 UTC),
+            ),
+            (
+                datetime!(2026-03-29 01:30 UTC),
+                datetime!(2026-03-29 01:30 UTC),
+            ),
+        ] {
+            assert_eq!(zone.first_exact_reading(at).unwrap(), exact, "{at}");
+        }
+        let fixed = ServerTimeZone::fixed(offset!(+05:30));
+        let at = datetime!(2026-10-25 01:00 UTC);
+        assert_eq!(fixed.first_exact_reading(at).unwrap(), at);
+    }
+
+    #[test]
+    fn spring_gap_reads_with_the_offset_before_it() {
+        let zone = berlin();
+        // 02:30 does not occur on 2026-03-29 in Berlin (02:00 CET -> 03:00
+        // CEST): read at +01:00, it is 01:30 UTC, after 01:59 (00:59 UTC).
+        assert_eq!(
+            zone.from_local(datetime!(2026-03-29 02:30)).unwrap(),
+            datetime!(2026-03-29 01:30 UTC)
+        );
+        assert_eq!(
+            zone.from_local(datetime!(2026-03-29 01:59)).unwrap(),
+            datetime!(2026-03-29 00:59 UTC)
+        );
+        assert_eq!(
+            zone.to_local(datetime!(2026-03-29 01:00 UTC)).unwrap(),
+            datetime!(2026-03-29 03:00)
+        );
+    }
+
+    #[test]
+    fn names_are_checked_and_never_this_machines_zone() {
+        assert!(ServerTimeZone::named("Europe/Berln").is_err());
+        assert!(ServerTimeZone::named("").is_err());
+        assert_eq!(berlin().name(), Some("Europe/Berlin"));
+        assert_eq!(
+            ServerTimeZone::named("europe/berlin").unwrap().to_string(),
+            "Europe/Berlin"
+        );
+        assert_eq!(ServerTimeZone::default(), ServerTimeZone::UTC);
+        assert_eq!(ServerTimeZone::UTC.to_string(), "+00:00");
+        assert_eq!(ServerTimeZone::from(offset!(-03:30)).to_string(), "-03:30");
+        assert_ne!(berlin(), ServerTimeZone::fixed(offset!(+01:00)));
+    }
+}
