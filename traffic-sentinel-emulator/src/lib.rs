@@ -4,7 +4,7 @@
 //! Flows ([`Flow`], read from the CSV of DESIGN §9 by [`read_flows`]) are
 //! consolidated into epoch-aligned buckets by [`FlowHistory`], which answers
 //! per-address byte counts over `[start, end)` in logarithmic time. An
-//! [`Emulator`] serves `POST /inmsf/Query` over such a history, understanding
+//! [`Emulator`] serves `/inmsf/Query` over such a history, understanding
 //! the client's script and Apache CloudStack's script ([`answer_script`]),
 //! and can be told to misbehave through [`FaultControl`].
 //!
@@ -63,18 +63,24 @@
 //! `Query.topN` rows are sorted by bytes descending (ties by address
 //! ascending), at most `N` of them, rows with 0 bytes left out. The interval
 //! `"yyyyMMdd HH:mm:ss, yyyyMMdd HH:mm:ss"` is read in the configured server
-//! UTC offset ([`EmulatorOptions::server_utc_offset`]) and covers the buckets
+//! time zone ([`EmulatorOptions::server_time_zone`]) and covers the buckets
 //! whose start lies in `[START, END)`. See [`answer_script`] for what each
 //! script shape prints.
 //!
 //! # HTTP
 //!
-//! `POST /inmsf/Query` with an `application/x-www-form-urlencoded` body
-//! holding `script`, `resultFormat=txt` and optionally `authenticate`, in any
-//! order. Answers are `text/plain`. A script that is not understood, a missing
+//! Like a real TS, the form (`application/x-www-form-urlencoded`, holding
+//! `script`, `resultFormat=txt` and optionally `authenticate`, in any order)
+//! is taken from a `POST` body (Apache CloudStack 4.10 and later) or a `GET`
+//! query string (CloudStack 4.9 and older), on `/inmsf/Query` or with its
+//! slashes repeated (`//inmsf/Query`, from a monitor URL ending in `/`). With
+//! [`EmulatorOptions::basic_auth`], a request without those HTTP basic
+//! credentials gets `401` and a `WWW-Authenticate: Basic` challenge.
+//! Answers are `text/plain`. A script that is not understood, a missing
 //! field or another `resultFormat` gets `400` with a one-line message; a body
 //! over [`EmulatorOptions::max_body_bytes`] gets `413`; other paths `404`;
-//! other methods `405`.
+//! other methods `405`. Interval times are read on the server's clock
+//! ([`EmulatorOptions::server_time_zone`]).
 
 mod answer_writer;
 mod basic_auth;

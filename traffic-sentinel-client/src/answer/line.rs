@@ -8,8 +8,8 @@ use std::str::FromStr;
 
 use nom::branch::alt;
 use nom::bytes::complete::{tag, take_till, take_until};
-use nom::character::complete::{digit1, u64};
-use nom::combinator::{all_consuming, value};
+use nom::character::complete::{digit1, satisfy, u64};
+use nom::combinator::{all_consuming, peek, value};
 use nom::sequence::{preceded, terminated};
 use nom::{IResult, Parser};
 use usage_model::{QueryTag, Side};
@@ -32,21 +32,31 @@ pub(crate) enum Line<'a> {
     Sentinel { count: u64 },
 }
 
-/// The fields of a row: its side, the tag's digits, the address field and
-/// the byte count's digits.
+/// The fields of a row: its side, the tag, the address field and the byte
+/// count, each field as written.
 type RowFields<'a> = (Side, &'a [u8], &'a [u8], &'a [u8]);
 
-/// A tagged row, the whole line: `s` or `r`, the tag's digits, the
-/// address field, the byte count's digits (decimal digits only, no sign).
+/// A field that starts with a decimal digit (so carries no sign), up to the
+/// next comma; the standard library then reads it as a whole number.
+fn number_field(input: &[u8]) -> IResult<&[u8], &[u8]> {
+    preceded(
+        peek(satisfy(|c| c.is_ascii_digit())),
+        take_till(|b| b == b','),
+    )
+    .parse(input)
+}
+
+/// A tagged row, the whole line: `s` or `r`, the tag, the address field,
+/// the byte count.
 fn row(line: &[u8]) -> IResult<&[u8], RowFields<'_>> {
     all_consuming((
         alt((
             value(Side::Sent, tag("s,")),
             value(Side::Received, tag("r,")),
         )),
-        terminated(digit1, tag(",")),
+        terminated(number_field, tag(",")),
         terminated(take_till(|b| b == b','), tag(",")),
-        digit1,
+        number_field,
     ))
     .parse(line)
 }
@@ -61,18 +71,15 @@ pub(crate) fn parse_line(line: &str) -> Result<Line<'_>, String> {
     // The grammar runs over the bytes (a character at a time would decode
     // UTF-8 at every step); its fields lie between commas, so each is the
     // same span of the text, where the standard library reads its value.
-    if let Ok((_, (side, tag_digits, ip_field, byte_digits))) = row(line.as_bytes()) {
-        let tag_text = span(line, tag_digits);
-        let tag = tag_text
-            .parse()
-            .map_err(|_| format!("tag {}", DecimalProblem::TooLarge.describe(tag_text)))?;
-        let bytes_text = span(line, byte_digits);
-        let bytes = bytes_text.parse().map_err(|_| {
-            format!(
-                "byte count {}",
-                DecimalProblem::TooLarge.describe(bytes_text)
-            )
-        })?;
+    if let Ok((_, (side, tag_field, ip_field, bytes_field))) = row(line.as_bytes()) {
+        // A field std cannot read as a whole number (a letter after the
+        // digits, too many digits) is explained field by field.
+        let (Ok(tag), Ok(bytes)) = (
+            span(line, tag_field).parse(),
+            span(line, bytes_field).parse(),
+        ) else {
+            return Err(refusal(line));
+        };
         return Ok(Line::Row {
             side,
             tag: QueryTag(tag),
