@@ -6,13 +6,12 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use time::{Duration, OffsetDateTime, UtcOffset};
 use traffic_sentinel_emulator::{Fault, Times};
-use usage_model::{AccountId, Grid, ZoneId};
+use usage_model::{AccountId, Grid, ServerTimeZone, ZoneId};
 
-use crate::error::CliError;
 use crate::report::{Format, Grouping};
 use crate::units::{
-    parse_duration, parse_fault, parse_fault_times, parse_grid, parse_lag, parse_std_duration,
-    parse_time, parse_ts_zone, parse_utc_offset,
+    parse_duration, parse_fault, parse_fault_times, parse_grid, parse_lag, parse_server_time_zone,
+    parse_std_duration, parse_time, parse_ts_zone, parse_utc_offset,
 };
 
 /// Bill guest-network traffic measured by inMon Traffic Sentinel to the
@@ -45,7 +44,7 @@ pub(crate) enum Command {
     /// The first line on standard output is `listening on http://IP:PORT`.
     /// Runs until interrupted.
     Emulate(EmulateArgs),
-    /// Collect usage from Traffic Sentinel into a SQLite database.
+    /// Collect usage from Traffic Sentinel into a store.
     ///
     /// Runs collection windows from the zone's stored checkpoint (or --from
     /// when there is none) up to --until, each at most --max-window long, and
@@ -53,8 +52,12 @@ pub(crate) enum Command {
     Collect(CollectArgs),
     /// Print the query plan and scripts `collect` would send, without network.
     Plan(PlanArgs),
-    /// Print stored usage per account, per IP or per day.
+    /// Print stored usage per account, per IP or per day, anomalies or
+    /// adjustments; read-only.
     Report(ReportArgs),
+    /// Print one row per zone: checkpoint, windows, records, anomalies and
+    /// when it was last collected; read-only.
+    Status(StatusArgs),
     /// Read sFlow datagrams out of pcap/pcapng captures and write the flows
     /// CSV (the emulator's history) to standard output.
     ///
@@ -152,9 +155,15 @@ pub(crate) struct BillingArgs {
     /// Traffic Sentinel zones excluded from billing (comma-separated).
     #[arg(long, value_name = "Z,..", value_delimiter = ',', value_parser = parse_ts_zone)]
     pub(crate) exclude_zones: Vec<String>,
-    /// UTC offset of the Traffic Sentinel server's local time.
-    #[arg(long, value_name = "±HH:MM", default_value = "+00:00", value_parser = parse_utc_offset, allow_hyphen_values = true)]
+    /// UTC offset of the Traffic Sentinel server's local time (it reads
+    /// query times in its own time zone).
+    #[arg(long, value_name = "±HH:MM", default_value = "+00:00", value_parser = parse_utc_offset, allow_hyphen_values = true, conflicts_with = "server_time_zone")]
     pub(crate) server_utc_offset: UtcOffset,
+    /// The Traffic Sentinel server's time zone as an IANA name (e.g.
+    /// Europe/Berlin), whose daylight-saving changes apply per boundary;
+    /// instead of --server-utc-offset.
+    #[arg(long, value_name = "NAME", value_parser = parse_server_time_zone)]
+    pub(crate) server_time_zone: Option<ServerTimeZone>,
     /// Accounts never billed (CloudStack's system account is 1): a comma
     /// list, repeatable. Their holdings still count for ownership.
     #[arg(
@@ -165,6 +174,28 @@ pub(crate) struct BillingArgs {
     pub(crate) exclude_accounts: Vec<AccountId>,
 }
 
+impl BillingArgs {
+    /// The server's time zone: `--server-time-zone`, else the fixed
+    /// `--server-utc-offset`.
+    pub(crate) fn time_zone(&self) -> ServerTimeZone {
+        self.server_time_zone
+            .clone()
+            .unwrap_or_else(|| ServerTimeZone::from(self.server_utc_offset))
+    }
+}
+
+/// The store flags shared by `collect`, `report` and `status`.
+#[derive(Debug, Args)]
+pub(crate) struct DbArgs {
+    /// The store: a SQLite file path, postgres://USER[:PASSWORD]@HOST[:PORT]/DB
+    /// or mysql://USER[:PASSWORD]@HOST[:PORT]/DB.
+    #[arg(long, value_name = "TARGET")]
+    pub(crate) db: String,
+    /// Name of the environment variable holding the store's password.
+    #[arg(long, value_name = "VAR")]
+    pub(crate) db_password_env: Option<String>,
+}
+
 /// Flags of `collect`.
 #[derive(Debug, Args)]
 pub(crate) struct CollectArgs {
@@ -172,11 +203,11 @@ pub(crate) struct CollectArgs {
     #[arg(long, value_name = "URL")]
     pub(crate) monitor: String,
     /// IP assign/release events, JSON Lines.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "SOURCE")]
     pub(crate) events: PathBuf,
-    /// SQLite database holding records and checkpoints; created if missing.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) db: PathBuf,
+    /// The store.
+    #[command(flatten)]
+    pub(crate) db: DbArgs,
     /// Zone to collect.
     #[arg(long, value_name = "ZONE")]
     pub(crate) zone: ZoneId,
@@ -207,30 +238,20 @@ pub(crate) struct CollectArgs {
     /// most 10, so one window's requests end within (N + 1) × --timeout).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=10))]
     pub(crate) retries: Option<u32>,
-}
-
-impl CollectArgs {
-    /// The password of `--user`, read from the variable named by `--password-env`.
-    ///
-    /// # Errors
-    ///
-    /// [`CliError::PasswordEnv`] when the variable is not set or not unicode.
-    pub(crate) fn password(&self) -> Result<Option<String>, CliError> {
-        let Some(var) = &self.password_env else {
-            return Ok(None);
-        };
-        match std::env::var(var) {
-            Ok(password) => Ok(Some(password)),
-            Err(std::env::VarError::NotPresent) => Err(CliError::PasswordEnv {
-                var: var.clone(),
-                reason: "is not set",
-            }),
-            Err(std::env::VarError::NotUnicode(_)) => Err(CliError::PasswordEnv {
-                var: var.clone(),
-                reason: "is not valid unicode",
-            }),
-        }
-    }
+    /// Recollect already billed windows between --from and --until (both
+    /// required, on the grid, not after the checkpoint) from the current
+    /// log and a fresh answer, storing signed adjustments.
+    #[arg(long, requires_all = ["from", "until"])]
+    pub(crate) restate: bool,
+    /// Bill a zone with settings other than those it was billed with; the
+    /// change applies from the next window.
+    #[arg(long)]
+    pub(crate) accept_changed_settings: bool,
+    /// Also add each window's bytes to CloudStack's cloud.user_statistics
+    /// for this traffic monitor host id (the store must be mysql:// on
+    /// CloudStack's server).
+    #[arg(long, value_name = "N")]
+    pub(crate) cloudstack_host_id: Option<u64>,
 }
 
 /// Flags of `plan`.
@@ -259,16 +280,37 @@ pub(crate) struct PlanArgs {
 /// Flags of `report`.
 #[derive(Debug, Args)]
 pub(crate) struct ReportArgs {
-    /// SQLite database written by `collect`.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) db: PathBuf,
+    /// The store written by `collect`; opened read-only.
+    #[command(flatten)]
+    pub(crate) db: DbArgs,
     /// Only this zone; all zones by default.
     #[arg(long, value_name = "ZONE")]
     pub(crate) zone: Option<ZoneId>,
-    /// One row per account, per stored record (IP and interval), or per account and day.
+    /// Only this account.
+    #[arg(long, value_name = "A")]
+    pub(crate) account: Option<AccountId>,
+    /// Only records (windows) whose [start, end) lies at or after T.
+    #[arg(long, value_name = "T", value_parser = parse_time)]
+    pub(crate) from: Option<OffsetDateTime>,
+    /// Only records (windows) whose [start, end) lies before or at T.
+    #[arg(long, value_name = "T", value_parser = parse_time)]
+    pub(crate) until: Option<OffsetDateTime>,
+    /// One row per account, per stored record (IP and interval), per account
+    /// and day, per anomaly, or per adjustment.
     #[arg(long, value_name = "BY", value_enum, default_value_t = Grouping::Account)]
     pub(crate) by: Grouping,
     /// Output format.
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = Format::Table)]
+    pub(crate) format: Format,
+}
+
+/// Flags of `status`.
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// The store written by `collect`; opened read-only.
+    #[command(flatten)]
+    pub(crate) db: DbArgs,
+    /// Output format: table or json.
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = Format::Table)]
     pub(crate) format: Format,
 }
@@ -389,7 +431,7 @@ mod tests {
         };
         assert_eq!(a.monitor, "http://ts:8080");
         assert_eq!(a.events, PathBuf::from("e.jsonl"));
-        assert_eq!(a.db, PathBuf::from("u.db"));
+        assert_eq!(a.db.db, "u.db");
         assert_eq!(a.zone.as_str(), "zone-1");
         assert_eq!((a.from, a.until), (None, None));
         assert_eq!(a.lag, Duration::hours(2));
@@ -472,7 +514,7 @@ mod tests {
     }
 
     #[test]
-    fn password_env_needs_user_and_is_read_from_the_environment() {
+    fn password_env_and_user_go_together() {
         let base = [
             "collect",
             "--monitor",
@@ -489,28 +531,6 @@ mod tests {
         // A user without a password would send an empty one: refused.
         let err = parse(&[&base[..], &["--user", "u"]].concat()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument);
-
-        let var = "TRAFFIC_USAGE_TEST_PASSWORD_UNSET_6b1f";
-        let Command::Collect(a) =
-            parse(&[&base[..], &["--user", "u", "--password-env", var]].concat()).unwrap()
-        else {
-            panic!()
-        };
-        let err = a.password().unwrap_err().to_string();
-        assert!(err.contains(var) && err.contains("is not set"), "{err}");
-        assert!(err.contains("--password-env"), "{err}");
-
-        // PATH is set in every environment the tests run in.
-        let Command::Collect(a) =
-            parse(&[&base[..], &["--user", "u", "--password-env", "PATH"]].concat()).unwrap()
-        else {
-            panic!()
-        };
-        assert_eq!(a.password().unwrap(), std::env::var("PATH").ok());
-        let Command::Collect(a) = parse(&base).unwrap() else {
-            panic!()
-        };
-        assert_eq!(a.password().unwrap(), None);
     }
 
     #[test]

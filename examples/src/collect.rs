@@ -1,167 +1,242 @@
-//! Collection cycles: each window is planned, asked of Traffic Sentinel,
-//! joined into records and committed with its checkpoint in one transaction.
+//! `collect`: the zone's windows from its checkpoint until caught up (or a
+//! restatement), through the library's [`Collection`].
 
 use time::OffsetDateTime;
-use traffic_sentinel_client::TrafficSentinelClient;
-use usage_correlator::{Anomaly, OwnershipLedger, QueryPlan};
-use usage_model::{CollectionWindow, Grid, TrafficAnswer, ZoneId};
+use traffic_sentinel_client::{MonitorConfig, TrafficSentinelClient};
+use usage_correlator::{OwnershipLedger, Schedule};
+use usage_model::{TrafficAnswer, TrafficQuery};
+use usage_store::{
+    CloudStackPosting, Collection, OpenMode, Store, StoreTarget, TrafficSource, WindowReport,
+};
 
+use crate::cli::{BillingArgs, CollectArgs, DbArgs};
+use crate::commands::{check_billing, check_zone_known, load_ledger, note_floored, runtime};
 use crate::error::CliError;
 use crate::progress::Progress;
-use crate::store::{Store, StoredAnomaly, WindowCommit, WindowSummary};
-use crate::units::format_time;
+use crate::units::{check_monitor_url, format_time};
 
-/// What a run of collection windows needs besides the store: who held what,
-/// whom to ask, which zone, on which grid.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Collection<'a> {
-    /// Ownership of the zone's addresses.
-    pub(crate) ledger: &'a OwnershipLedger,
-    /// The Traffic Sentinel client; its granularity is `grid`.
-    pub(crate) client: &'a TrafficSentinelClient,
-    /// The zone collected.
-    pub(crate) zone: &'a ZoneId,
-    /// The grid every boundary is floored to.
-    pub(crate) grid: Grid,
-}
+/// Traffic Sentinel through the HTTP client, as the collection asks it.
+pub(crate) struct Sentinel(pub(crate) TrafficSentinelClient);
 
-/// The sums over the windows of one run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct RunTotals {
-    /// Windows committed.
-    pub(crate) windows: usize,
-    /// Records stored.
-    pub(crate) records: u64,
-    /// Bytes sent over all records.
-    pub(crate) bytes_sent: u64,
-    /// Bytes received over all records.
-    pub(crate) bytes_received: u64,
-    /// HTTP requests that succeeded.
-    pub(crate) requests: u64,
-    /// Anomalies reported.
-    pub(crate) anomalies: u64,
-    /// The checkpoint after the last committed window.
-    pub(crate) checkpoint: Option<OffsetDateTime>,
-}
+impl TrafficSource for Sentinel {
+    type Error = traffic_sentinel_client::Error;
 
-impl RunTotals {
-    fn add(&mut self, summary: &WindowSummary) {
-        self.windows += 1;
-        self.records = self.records.saturating_add(summary.records);
-        self.bytes_sent = self.bytes_sent.saturating_add(summary.bytes_sent);
-        self.bytes_received = self.bytes_received.saturating_add(summary.bytes_received);
-        self.requests = self.requests.saturating_add(summary.requests);
-        self.anomalies = self.anomalies.saturating_add(summary.anomalies);
-        self.checkpoint = Some(summary.window.end());
-    }
-
-    /// `collected N window(s) of zone Z up to T: R record(s), bytes sent S
-    /// received R, Q request(s), A anomaly(ies)`.
-    pub(crate) fn summary_line(&self, zone: &ZoneId) -> String {
-        let until = self
-            .checkpoint
-            .map_or_else(|| "nothing".to_owned(), format_time);
-        format!(
-            "collected {} window(s) of zone {zone} up to {until}: {} record(s), bytes sent {} received {}, {} request(s), {} anomaly(ies)",
-            self.windows,
-            self.records,
-            self.bytes_sent,
-            self.bytes_received,
-            self.requests,
-            self.anomalies
-        )
+    async fn fetch(&self, queries: &[TrafficQuery]) -> Result<(TrafficAnswer, u64), Self::Error> {
+        let fetched = self.0.fetch(queries).await?;
+        Ok((fetched.answer, fetched.requests as u64))
     }
 }
 
-impl Collection<'_> {
-    /// Collects `windows` in order, which must tile time from `checkpoint`
-    /// (the zone's stored checkpoint, `None` before its first window), and
-    /// shows progress on standard error.
-    ///
-    /// # Errors
-    ///
-    /// [`CliError::Window`] for the first window that fails: it stored
-    /// nothing, the windows before it stay committed and no later window is
-    /// tried.
-    pub(crate) async fn run(
-        &self,
-        store: &mut Store,
-        windows: &[CollectionWindow],
-        checkpoint: Option<OffsetDateTime>,
-    ) -> Result<RunTotals, CliError> {
-        let mut progress = Progress::new(windows.len());
-        let mut totals = RunTotals::default();
-        let mut previous = checkpoint;
-        for &window in windows {
-            match self.window(store, window, previous).await {
-                Ok(summary) => {
-                    progress.window_done(&summary);
-                    totals.add(&summary);
-                    previous = Some(window.end());
-                }
-                Err(source) => {
-                    progress.finish();
-                    return Err(CliError::Window {
-                        start: window.start(),
-                        end: window.end(),
-                        committed: totals.windows,
-                        source: Box::new(source),
-                    });
-                }
-            }
+/// The settings a zone is billed with (DESIGN §12), as stored with its
+/// windows.
+pub(crate) fn billing_settings(billing: &BillingArgs) -> Vec<(String, String)> {
+    let mut excluded: Vec<&str> = billing
+        .exclude_accounts
+        .iter()
+        .map(|a| a.as_str())
+        .collect();
+    excluded.sort_unstable();
+    excluded.dedup();
+    vec![
+        (
+            "granularity".to_owned(),
+            billing.granularity.seconds().to_string(),
+        ),
+        ("include_zones".to_owned(), billing.include_zones.join(",")),
+        ("exclude_zones".to_owned(), billing.exclude_zones.join(",")),
+        (
+            "server_time_zone".to_owned(),
+            billing.time_zone().to_string(),
+        ),
+        ("exclude_accounts".to_owned(), excluded.join(",")),
+    ]
+}
+
+/// The store named by `--db`, with the password of `--db-password-env`.
+///
+/// # Errors
+///
+/// [`CliError::Store`] for a bad target; [`CliError::PasswordEnv`].
+pub(crate) fn store_target(db: &DbArgs) -> Result<StoreTarget, CliError> {
+    let target = StoreTarget::parse(&db.db)?;
+    match &db.db_password_env {
+        Some(var) => Ok(target.with_password(read_env(var, "--db-password-env")?)?),
+        None => Ok(target),
+    }
+}
+
+/// The value of environment variable `var`, named by `flag`.
+///
+/// # Errors
+///
+/// [`CliError::PasswordEnv`] when it is not set or not unicode.
+pub(crate) fn read_env(var: &str, flag: &'static str) -> Result<String, CliError> {
+    std::env::var(var).map_err(|error| CliError::PasswordEnv {
+        var: var.to_owned(),
+        flag,
+        reason: match error {
+            std::env::VarError::NotPresent => "is not set",
+            std::env::VarError::NotUnicode(_) => "is not valid unicode",
+        },
+    })
+}
+
+/// `collect`: runs collection windows (or a restatement) into the store.
+///
+/// # Errors
+///
+/// Before anything is stored (exit status 2): bad flags, events, store
+/// target or settings, an `--until` later than now minus the lag, a zone the
+/// log does not name, changed settings. Then [`CliError::Store`] wrapping
+/// the window that failed (exit status 1): it stored nothing.
+pub(crate) fn collect(args: &CollectArgs) -> Result<(), CliError> {
+    check_monitor_url(&args.monitor).map_err(CliError::BadValue)?;
+    check_billing(&args.billing)?;
+    if let (Some(from), Some(until)) = (args.from, args.until)
+        && from >= until
+    {
+        return Err(CliError::FromNotBeforeUntil { from, until });
+    }
+    let target = store_target(&args.db)?;
+    if let Some(path) = target.path()
+        && args.from.is_none()
+        && !path.exists()
+    {
+        // No database, so no checkpoint: say so without creating one.
+        return Err(CliError::Store(usage_store::StoreError::NoStart {
+            zone: args.zone.clone(),
+        }));
+    }
+    let ledger = load_ledger(&args.events, &args.billing.exclude_accounts)?;
+    check_zone_known(&ledger, &args.zone, &args.events)?;
+    let grid = args.billing.granularity;
+    let schedule = Schedule::new()
+        .settle_lag(args.lag)
+        .max_window(args.billing.max_window)
+        .grid(grid);
+    schedule.validate()?;
+    let now = OffsetDateTime::now_utc();
+    if let Some(until) = args.until {
+        // Refused, never clamped, before anything is stored.
+        let settled = schedule.settled(now)?;
+        schedule.windows_until(settled, until, now)?;
+        if !args.restate {
+            note_floored("--until", until, grid);
         }
-        progress.finish();
-        Ok(totals)
+    }
+    if let Some(from) = args.from
+        && !args.restate
+    {
+        note_floored("--from", from, grid);
     }
 
-    /// One cycle: plan, fetch (no request when nothing is held), join,
-    /// commit.
-    async fn window(
-        &self,
-        store: &mut Store,
-        window: CollectionWindow,
-        previous: Option<OffsetDateTime>,
-    ) -> Result<WindowSummary, CliError> {
-        let plan = QueryPlan::new(self.ledger, self.zone, window, self.grid)?;
-        let (answer, requests) = if plan.queries().is_empty() {
-            (TrafficAnswer::new(), 0)
-        } else {
-            let fetched = self
-                .client
-                .fetch(plan.queries())
-                .await
-                .map_err(CliError::Client)?;
-            (fetched.answer, fetched.requests)
-        };
-        let outcome = plan.join(&answer)?;
-        let commit = WindowCommit {
-            zone: self.zone.clone(),
-            window,
-            previous_checkpoint: previous,
-            records: outcome.records,
-            anomalies: outcome.anomalies.iter().map(stored_anomaly).collect(),
-            ips: plan.ip_count() as u64,
-            requests: requests as u64,
-        };
-        let summary = commit.summary()?;
-        store.commit_window(&commit)?;
-        for anomaly in &outcome.anomalies {
+    let mut builder = MonitorConfig::builder(&args.monitor)
+        .include_zones(args.billing.include_zones.iter().cloned())
+        .exclude_zones(args.billing.exclude_zones.iter().cloned())
+        .server_time_zone(args.billing.time_zone())
+        .granularity(grid);
+    if let Some(timeout) = args.timeout {
+        builder = builder
+            .total_timeout(timeout)
+            .connect_timeout(timeout.min(std::time::Duration::from_secs(10)));
+    }
+    if let Some(retries) = args.retries {
+        builder = builder.retries(retries);
+    }
+    if let (Some(user), Some(var)) = (&args.user, &args.password_env) {
+        builder = builder.credentials(user.clone(), read_env(var, "--password-env")?);
+    }
+    let config = builder.build().map_err(CliError::Monitor)?;
+    let source = Sentinel(TrafficSentinelClient::new(config).map_err(CliError::Monitor)?);
+    let posting = args.cloudstack_host_id.map(|host_id| CloudStackPosting {
+        host_id,
+        cloud_database: "cloud".to_owned(),
+    });
+
+    runtime()?.block_on(async {
+        let store = Store::open(&target, OpenMode::ReadWrite).await?;
+        let result = run(args, &store, &ledger, &source, schedule, posting, now).await;
+        store.close().await;
+        result
+    })
+}
+
+/// The collection itself, on an open store.
+async fn run(
+    args: &CollectArgs,
+    store: &Store,
+    ledger: &OwnershipLedger,
+    source: &Sentinel,
+    schedule: Schedule,
+    posting: Option<CloudStackPosting>,
+    now: OffsetDateTime,
+) -> Result<(), CliError> {
+    let zone = &args.zone;
+    let collection = Collection::new(store, ledger, source, zone)
+        .schedule(schedule)
+        .settings(billing_settings(&args.billing))
+        .cloudstack(posting);
+    collection
+        .check_settings(args.accept_changed_settings)
+        .await?;
+    for late in collection.check_late_events().await? {
+        eprintln!("warning: {}", late.detail);
+    }
+    let checkpoint = store.checkpoint(zone).await?;
+    if let (Some(checkpoint), Some(from), false) = (checkpoint, args.from, args.restate) {
+        tracing::info!(
+            "zone {zone} has checkpoint {}; --from {} is ignored",
+            format_time(checkpoint),
+            format_time(from)
+        );
+    }
+    let mut progress = Progress::new();
+    let on_window = |report: &WindowReport| {
+        progress.window_done(report);
+        for anomaly in &report.anomalies {
             tracing::warn!(
                 "anomaly in window {}..{}: {anomaly}",
-                format_time(window.start()),
-                format_time(window.end())
+                format_time(report.window.start()),
+                format_time(report.window.end())
             );
         }
-        Ok(summary)
+    };
+    let summary = match (args.restate, args.from, args.until) {
+        (true, Some(from), Some(until)) => collection.restate(from, until, now, on_window).await,
+        _ => {
+            collection
+                .collect(args.from, args.until, now, on_window)
+                .await
+        }
+    };
+    progress.finish();
+    let summary = summary?;
+    let verb = if args.restate {
+        "restated"
+    } else {
+        "collected"
+    };
+    if summary.windows == 0 && !args.restate {
+        eprintln!(
+            "zone {zone} is caught up: {}; nothing to collect",
+            checkpoint.map_or_else(
+                || "no checkpoint yet".to_owned(),
+                |c| format!("checkpoint {}", format_time(c))
+            ),
+        );
+        return Ok(());
     }
-}
-
-/// An anomaly as the store keeps it.
-pub(crate) fn stored_anomaly(anomaly: &Anomaly) -> StoredAnomaly {
-    StoredAnomaly {
-        kind: anomaly.kind.as_str().to_owned(),
-        event_id: anomaly.event.id,
-        other_event_id: anomaly.other.as_ref().map(|other| other.id),
-        detail: anomaly.to_string(),
-    }
+    eprintln!(
+        "{verb} {} window(s) of zone {zone} up to {}: {} record(s), bytes sent {} received {}, {} request(s), {} anomaly(ies)",
+        summary.windows,
+        summary
+            .checkpoint
+            .map_or_else(|| "nothing".to_owned(), format_time),
+        summary.records,
+        summary.bytes_sent,
+        summary.bytes_received,
+        summary.requests,
+        summary.anomalies
+    );
+    Ok(())
 }

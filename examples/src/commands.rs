@@ -7,17 +7,17 @@ use std::io::{self, BufReader, Write};
 use std::path::Path;
 
 use time::OffsetDateTime;
-use traffic_sentinel_client::{MonitorConfig, MonitorConfigBuilder, TrafficSentinelClient};
+use traffic_sentinel_client::{MonitorConfig, MonitorConfigBuilder};
 use traffic_sentinel_emulator::{Emulator, EmulatorOptions, Fault, FlowHistory, FlowReader};
 use usage_correlator::{LedgerOptions, OwnershipLedger, QueryPlan, Schedule};
 use usage_model::{AccountId, EventReader, Grid, ZoneId};
 
-use crate::cli::{BillingArgs, CollectArgs, DemoArgs, EmulateArgs, PlanArgs, ReportArgs};
-use crate::collect::Collection;
+use crate::cli::{BillingArgs, DemoArgs, EmulateArgs, PlanArgs, ReportArgs, StatusArgs};
+use crate::collect::store_target;
 use crate::error::CliError;
-use crate::report::Report;
-use crate::store::Store;
+use crate::report::{print_report, print_status};
 use crate::units::{check_monitor_url, format_time};
+use usage_store::{OpenMode, ReportFilter, Store};
 
 /// `demo`: the self-checking demonstration against an in-process emulator.
 ///
@@ -79,120 +79,6 @@ pub(crate) fn emulate(args: &EmulateArgs) -> Result<(), CliError> {
         tracing::info!("interrupted after serving {served} query request(s)");
         Ok(())
     })
-}
-
-/// `collect`: runs collection windows into the database until caught up.
-///
-/// # Errors
-///
-/// Before anything is stored: [`CliError::OpenInput`] or [`CliError::Events`]
-/// for the events file, [`CliError::Monitor`] or [`CliError::Correlator`] for
-/// bad settings, [`CliError::Store`] when the database cannot be opened,
-/// [`CliError::NoStart`] without a checkpoint or `--from`,
-/// [`CliError::CheckpointOffGrid`]. During collection: [`CliError::Window`]
-/// for the first window that fails (earlier windows stay committed).
-pub(crate) fn collect(args: &CollectArgs) -> Result<(), CliError> {
-    check_monitor_url(&args.monitor).map_err(CliError::BadValue)?;
-    check_billing(&args.billing)?;
-    if let (Some(from), Some(until)) = (args.from, args.until)
-        && from >= until
-    {
-        return Err(CliError::FromNotBeforeUntil { from, until });
-    }
-    if args.from.is_none() && !args.db.exists() {
-        // No database, so no checkpoint: say so without creating one.
-        return Err(CliError::NoStart {
-            zone: args.zone.clone(),
-        });
-    }
-    let ledger = load_ledger(&args.events, &args.billing.exclude_accounts)?;
-    check_zone_known(&ledger, &args.zone, &args.events)?;
-    let mut builder = monitor_config(&args.monitor, &args.billing);
-    if let Some(timeout) = args.timeout {
-        builder = builder
-            .total_timeout(timeout)
-            .connect_timeout(timeout.min(std::time::Duration::from_secs(10)));
-    }
-    if let Some(retries) = args.retries {
-        builder = builder.retries(retries);
-    }
-    if let Some(user) = &args.user {
-        builder = builder.credentials(user.clone(), args.password()?.unwrap_or_default());
-    }
-    let config = builder.build().map_err(CliError::Monitor)?;
-    let grid = args.billing.granularity;
-    let schedule = Schedule::new()
-        .settle_lag(args.lag)
-        .max_window(args.billing.max_window)
-        .grid(grid);
-    schedule.validate()?;
-    let now = OffsetDateTime::now_utc();
-    let settled = schedule
-        .settled(now)
-        .map_err(|_| CliError::UntilOutOfRange)?;
-    let until = args.until.unwrap_or(settled);
-    // An explicit --until later than now − lag is refused, never clamped,
-    // before anything is stored.
-    schedule.windows_until(settled, until, now)?;
-
-    let zone = &args.zone;
-    let mut store = Store::open(&args.db)?;
-    let checkpoint = store.checkpoint(zone)?;
-    let start = match (checkpoint, args.from) {
-        (Some(checkpoint), from) => {
-            if let Some(from) = from {
-                tracing::info!(
-                    "zone {zone} has checkpoint {}; --from {} is ignored",
-                    format_time(checkpoint),
-                    format_time(from)
-                );
-            }
-            checkpoint
-        }
-        (None, Some(from)) => {
-            note_floored("--from", from, grid);
-            from
-        }
-        (None, None) => return Err(CliError::NoStart { zone: zone.clone() }),
-    };
-    let windows: Vec<_> = schedule.windows_until(start, until, now)?.collect();
-    if let (Some(checkpoint), Some(first)) = (checkpoint, windows.first())
-        && first.start() != checkpoint
-    {
-        return Err(CliError::CheckpointOffGrid {
-            zone: zone.clone(),
-            checkpoint,
-            granularity: args.billing.granularity.seconds(),
-        });
-    }
-    let (Some(first), Some(last)) = (windows.first(), windows.last()) else {
-        eprintln!(
-            "zone {zone} is caught up: {}; nothing to collect before {}",
-            checkpoint.map_or_else(
-                || "no checkpoint yet".to_owned(),
-                |c| format!("checkpoint {}", format_time(c))
-            ),
-            format_time(until)
-        );
-        return Ok(());
-    };
-    tracing::info!(
-        "collecting {} window(s) of zone {zone} from {} to {}",
-        windows.len(),
-        format_time(first.start()),
-        format_time(last.end())
-    );
-
-    let client = TrafficSentinelClient::new(config).map_err(CliError::Monitor)?;
-    let collection = Collection {
-        ledger: &ledger,
-        client: &client,
-        zone,
-        grid,
-    };
-    let totals = runtime()?.block_on(collection.run(&mut store, &windows, checkpoint))?;
-    eprintln!("{}", totals.summary_line(zone));
-    Ok(())
 }
 
 /// `plan`: prints, for each window, the query plan and every request (its
@@ -311,18 +197,59 @@ fn write_plan(
     }
 }
 
-/// `report`: prints the stored usage of an existing database.
+/// `report`: prints stored usage, anomalies or adjustments, streaming from
+/// the store opened read-only.
 ///
 /// # Errors
 ///
-/// [`CliError::Store`] when the database is missing, not ours or corrupt;
-/// [`CliError::TotalOverflow`] when a sum overflows; [`CliError::Stdout`] when
-/// standard output cannot be written (a closed pipe is not an error).
+/// [`CliError::Store`] when the store is missing, not ours, of a newer
+/// schema or fails; [`CliError::Stdout`] (a closed pipe is not an error).
 pub(crate) fn report(args: &ReportArgs) -> Result<(), CliError> {
-    let store = Store::open_existing(&args.db)?;
-    let records = store.records(args.zone.as_ref())?;
-    let text = Report::build(&records, args.by)?.render(args.format)?;
-    write_stdout(text.as_bytes())
+    let target = store_target(&args.db)?;
+    let mut filter = ReportFilter::new();
+    if let Some(zone) = &args.zone {
+        filter = filter.zone(zone.clone());
+    }
+    if let Some(account) = &args.account {
+        filter = filter.account(account.clone());
+    }
+    if let Some(from) = args.from {
+        filter = filter.from(from);
+    }
+    if let Some(until) = args.until {
+        filter = filter.until(until);
+    }
+    runtime()?.block_on(async {
+        let store = Store::open(&target, OpenMode::ReadOnly).await?;
+        let mut stdout = io::stdout().lock();
+        let result = print_report(&store, &filter, args.by, args.format, &mut stdout).await;
+        store.close().await;
+        ignore_broken_pipe(result)
+    })
+}
+
+/// `status`: one row per zone of the store opened read-only.
+///
+/// # Errors
+///
+/// As [`report`].
+pub(crate) fn status(args: &StatusArgs) -> Result<(), CliError> {
+    let target = store_target(&args.db)?;
+    runtime()?.block_on(async {
+        let store = Store::open(&target, OpenMode::ReadOnly).await?;
+        let zones = store.status().await;
+        store.close().await;
+        let mut stdout = io::stdout().lock();
+        ignore_broken_pipe(print_status(&zones?, args.format, &mut stdout))
+    })
+}
+
+/// `result`, with a reader that went away (`| head`) not counted as an error.
+fn ignore_broken_pipe(result: Result<(), CliError>) -> Result<(), CliError> {
+    match result {
+        Err(CliError::Stdout(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
 }
 
 /// Writes data to standard output; a reader that went away (`| head`) is fine.
@@ -383,7 +310,10 @@ impl<T, E, I: Iterator<Item = Result<T, E>>> Iterator for UntilError<I, E> {
 ///
 /// [`CliError::OpenInput`] when the file cannot be opened;
 /// [`CliError::Events`] naming the first bad line and field.
-fn load_ledger(path: &Path, excluded: &[AccountId]) -> Result<OwnershipLedger, CliError> {
+pub(crate) fn load_ledger(
+    path: &Path,
+    excluded: &[AccountId],
+) -> Result<OwnershipLedger, CliError> {
     let options = excluded
         .iter()
         .cloned()
@@ -432,7 +362,7 @@ fn load_history(path: &Path, granularity: u32) -> Result<FlowHistory, CliError> 
 
 /// Refuses billing settings that can never bill anything: a Traffic
 /// Sentinel zone both included and excluded.
-fn check_billing(billing: &BillingArgs) -> Result<(), CliError> {
+pub(crate) fn check_billing(billing: &BillingArgs) -> Result<(), CliError> {
     match billing
         .include_zones
         .iter()
@@ -444,7 +374,7 @@ fn check_billing(billing: &BillingArgs) -> Result<(), CliError> {
 }
 
 /// Refuses a zone that no event of the log names (DESIGN §4).
-fn check_zone_known(
+pub(crate) fn check_zone_known(
     ledger: &OwnershipLedger,
     zone: &ZoneId,
     events: &Path,
@@ -461,7 +391,7 @@ fn check_zone_known(
 
 /// Says on standard error when `at`, given as `flag`, is not on the grid and
 /// is floored to it.
-fn note_floored(flag: &str, at: OffsetDateTime, grid: Grid) {
+pub(crate) fn note_floored(flag: &str, at: OffsetDateTime, grid: Grid) {
     if let Ok(floored) = grid.floor(at)
         && floored != at
     {

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::ops::ControlFlow;
 
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -14,12 +15,13 @@ use usage_correlator::{LedgerOptions, OwnershipLedger, Schedule};
 use usage_model::{AccountId, ByteCounts, Grid, IpEvent, IpEventKind, UsageRecord, ZoneId};
 
 use crate::cli::DemoArgs;
-use crate::collect::Collection;
+use crate::collect::Sentinel;
 use crate::commands::{runtime, write_stdout};
 use crate::error::CliError;
-use crate::report::{Format, Grouping, Report};
-use crate::store::Store;
+use crate::progress::Progress;
+use crate::report::{Format, Grouping, print_report};
 use crate::units::format_time;
+use usage_store::{Collection, OpenMode, ReportFilter, Store, StoreTarget};
 
 /// The zone of the demo's events.
 const ZONE: &str = "zone-1";
@@ -89,12 +91,12 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), CliError> {
         "served by the Traffic Sentinel emulator at {url} ({} s buckets), collected into a temporary SQLite database\n\n",
         BUCKET.whole_seconds(),
     ));
-    out.push_str(&Report::build(&outcome.records, Grouping::Account)?.render(Format::Table)?);
+    out.push_str(&outcome.table);
     out.push('\n');
     out.push_str(
         &outcome
             .check
-            .line(data.pool.len(), outcome.windows, outcome.requests),
+            .line(data.pool.len(), outcome.windows as usize, outcome.requests),
     );
     write_stdout(out.as_bytes())?;
     drop(dir);
@@ -103,8 +105,9 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), CliError> {
 
 /// What the collection gave and what the check found.
 struct DemoOutcome {
-    records: Vec<UsageRecord>,
-    windows: usize,
+    /// The report by account, as a table.
+    table: String,
+    windows: u64,
     requests: u64,
     check: Conservation,
 }
@@ -121,28 +124,45 @@ async fn collect_and_check(
         .granularity(GRID)
         .build()
         .map_err(CliError::Monitor)?;
-    let client = TrafficSentinelClient::new(config).map_err(CliError::Monitor)?;
+    let source = Sentinel(TrafficSentinelClient::new(config).map_err(CliError::Monitor)?);
     let ledger = OwnershipLedger::from_events(LedgerOptions::new(), data.events.iter().cloned());
-    let windows: Vec<_> = Schedule::new()
+    let schedule = Schedule::new()
         .grid(GRID)
         .max_window(Duration::DAY)
-        .settle_lag(Duration::ZERO)
-        .windows_between(data.start, data.end)?
-        .collect();
-    let mut store = Store::open(db)?;
-    let collection = Collection {
-        ledger: &ledger,
-        client: &client,
-        zone,
-        grid: GRID,
-    };
-    let totals = collection.run(&mut store, &windows, None).await?;
-    eprintln!("{}", totals.summary_line(zone));
-    let records = store.records(Some(zone))?;
+        .settle_lag(Duration::ZERO);
+    let store = Store::open(&StoreTarget::sqlite(db), OpenMode::ReadWrite).await?;
+    let collection = Collection::new(&store, &ledger, &source, zone).schedule(schedule);
+    let mut progress = Progress::new();
+    // The demo's clock: its span has just ended.
+    let summary = collection
+        .collect(Some(data.start), Some(data.end), data.end, |report| {
+            progress.window_done(report);
+        })
+        .await;
+    progress.finish();
+    let summary = summary?;
+    let mut records = Vec::new();
+    let filter = ReportFilter::new().zone(zone.clone());
+    store
+        .report_by_ip(&filter, |record| {
+            records.push(record);
+            ControlFlow::Continue(())
+        })
+        .await?;
+    let mut table = Vec::new();
+    print_report(
+        &store,
+        &filter,
+        Grouping::Account,
+        Format::Table,
+        &mut table,
+    )
+    .await?;
+    store.close().await;
     let check = Conservation::check(data, emulator.history(), &records)?;
     Ok(DemoOutcome {
-        records,
-        windows: totals.windows,
+        table: String::from_utf8_lossy(&table).into_owned(),
+        windows: summary.windows,
         requests: emulator.requests_served(),
         check,
     })

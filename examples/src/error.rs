@@ -6,14 +6,14 @@ use std::path::PathBuf;
 use time::OffsetDateTime;
 use usage_model::ZoneId;
 
-use crate::store::StoreError;
 use crate::units::format_time;
+use usage_store::StoreError;
 
 /// Why a command failed; shown to the user as one `error: …` line.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub(crate) enum CliError {
-    /// The SQLite store failed.
+    /// The store, or a collection through it, failed.
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A sum of stored byte counts does not fit in 64 bits.
@@ -25,10 +25,12 @@ pub(crate) enum CliError {
         key: String,
     },
     /// The environment variable named by `--password-env` is missing or not UTF-8.
-    #[error("environment variable {var} named by --password-env {reason}")]
+    #[error("environment variable {var} named by {flag} {reason}")]
     PasswordEnv {
         /// The variable's name.
         var: String,
+        /// The flag that named it.
+        flag: &'static str,
         /// `"is not set"` or `"is not valid unicode"`.
         reason: &'static str,
     },
@@ -61,31 +63,6 @@ pub(crate) enum CliError {
         /// The first bad line, by number and field.
         source: traffic_sentinel_emulator::Error,
     },
-    /// The zone has no checkpoint and no `--from` says where to start.
-    #[error(
-        "no checkpoint stored for zone {zone} and no --from given; pass --from T for the first run"
-    )]
-    NoStart {
-        /// The zone.
-        zone: ZoneId,
-    },
-    /// The stored checkpoint is not on the grid of `--granularity`, so no
-    /// window can continue from it.
-    #[error(
-        "checkpoint {} of zone {zone} is not on the grid of {granularity} s; collect with the granularity it was collected with",
-        format_time(*.checkpoint)
-    )]
-    CheckpointOffGrid {
-        /// The zone.
-        zone: ZoneId,
-        /// Its stored checkpoint.
-        checkpoint: OffsetDateTime,
-        /// `--granularity`, in seconds.
-        granularity: u32,
-    },
-    /// `now - lag` is not a representable time.
-    #[error("the default --until (now minus --lag) is out of range")]
-    UntilOutOfRange,
     /// The monitor settings were refused by the client.
     #[error("monitor configuration: {0}")]
     Monitor(#[source] traffic_sentinel_client::Error),
@@ -96,22 +73,6 @@ pub(crate) enum CliError {
     /// the queries could not be planned into requests.
     #[error("{0}")]
     Client(#[source] traffic_sentinel_client::Error),
-    /// One collection window failed: nothing of it was stored.
-    #[error(
-        "window {}..{} failed and stored nothing ({committed} earlier window(s) of this run stay committed; run collect again to resume): {source}",
-        format_time(*.start),
-        format_time(*.end)
-    )]
-    Window {
-        /// The window start.
-        start: OffsetDateTime,
-        /// The window end.
-        end: OffsetDateTime,
-        /// Windows committed by this run before it.
-        committed: usize,
-        /// What went wrong.
-        source: Box<CliError>,
-    },
     /// The emulator could not be started or configured.
     #[error("emulator: {0}")]
     Emulator(#[source] traffic_sentinel_emulator::Error),
@@ -172,9 +133,6 @@ impl CliError {
             CliError::OpenInput { .. }
             | CliError::Events { .. }
             | CliError::Flows { .. }
-            | CliError::NoStart { .. }
-            | CliError::CheckpointOffGrid { .. }
-            | CliError::UntilOutOfRange
             | CliError::PasswordEnv { .. }
             | CliError::Monitor(_)
             | CliError::UnknownZone { .. }
@@ -186,8 +144,34 @@ impl CliError {
                 | usage_correlator::Error::MaxWindowBelowGrid { .. }
                 | usage_correlator::Error::NegativeSettleLag { .. },
             ) => 2,
+            CliError::Store(error) => store_exit_code(error),
             _ => 1,
         }
+    }
+}
+
+/// Exit status 2 for a store error that says the input was wrong (the
+/// target, the zone's state, the settings, the range), 1 otherwise.
+fn store_exit_code(error: &StoreError) -> u8 {
+    match error {
+        StoreError::InvalidTarget { .. }
+        | StoreError::Missing { .. }
+        | StoreError::Foreign { .. }
+        | StoreError::SchemaTooNew { .. }
+        | StoreError::SchemaOutdated { .. }
+        | StoreError::NoStart { .. }
+        | StoreError::CheckpointOffGrid { .. }
+        | StoreError::SettingsChanged { .. }
+        | StoreError::RestateRange { .. }
+        | StoreError::CloudStackNeedsMySql { .. }
+        | StoreError::CloudStackDatabase { .. }
+        | StoreError::NotCloudStackId { .. }
+        | StoreError::Plan(
+            usage_correlator::Error::UntilNotSettled { .. }
+            | usage_correlator::Error::MaxWindowBelowGrid { .. }
+            | usage_correlator::Error::NegativeSettleLag { .. },
+        ) => 2,
+        _ => 1,
     }
 }
 

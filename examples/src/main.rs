@@ -17,7 +17,6 @@ mod report;
 #[allow(dead_code)] // Wired by the `run` command.
 mod run_config;
 mod sflow_import;
-mod store;
 mod units;
 
 use std::io::IsTerminal;
@@ -83,9 +82,10 @@ fn run(command: &Command) -> Result<(), CliError> {
     match command {
         Command::Demo(args) => commands::demo(args),
         Command::Emulate(args) => commands::emulate(args),
-        Command::Collect(args) => commands::collect(args),
+        Command::Collect(args) => collect::collect(args),
         Command::Plan(args) => commands::plan(args),
         Command::Report(args) => commands::report(args),
+        Command::Status(args) => commands::status(args),
         Command::SflowImport(args) => sflow_import::run(args),
     }
 }

@@ -1,89 +1,76 @@
-//! Progress of a catch-up run on standard error: a one-line bar on a terminal
-//! when more than one window is due, one summary line per window otherwise.
+//! Progress of a run on standard error: one summary line per window, as
+//! each commits (windows are produced lazily, so a run of any length shows
+//! its progress as it goes).
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 
-use crate::store::WindowSummary;
+use usage_store::WindowReport;
+
 use crate::units::format_time;
 
-/// Width of the bar between its brackets.
-const BAR_WIDTH: usize = 30;
-
-/// Shows how far collection has come. Display failures are ignored: they never
-/// fail a collection.
+/// Writes one line per committed window.
 #[derive(Debug)]
 pub(crate) struct Progress<W: Write = io::Stderr> {
     out: W,
-    total: usize,
-    done: usize,
-    bar: bool,
 }
 
 impl Progress {
-    /// Progress over `total` windows on standard error, drawn as a bar when
-    /// standard error is a terminal and more than one window is due.
-    pub(crate) fn new(total: usize) -> Progress {
-        let stderr = io::stderr();
-        let terminal = stderr.is_terminal();
-        Progress::with_writer(stderr, total, terminal)
+    /// Progress on standard error.
+    pub(crate) fn new() -> Progress {
+        Progress::with_writer(io::stderr())
+    }
+}
+
+/// What a progress line says of one window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct WindowSummary {
+    pub(crate) window: usage_model::CollectionWindow,
+    pub(crate) ips: u64,
+    pub(crate) requests: u64,
+    pub(crate) bytes_sent: u64,
+    pub(crate) bytes_received: u64,
+    pub(crate) records: u64,
+    pub(crate) anomalies: u64,
+}
+
+impl From<&WindowReport> for WindowSummary {
+    fn from(report: &WindowReport) -> WindowSummary {
+        WindowSummary {
+            window: report.window,
+            ips: report.ips,
+            requests: report.requests,
+            bytes_sent: report.bytes_sent,
+            bytes_received: report.bytes_received,
+            records: report.records,
+            anomalies: report.anomalies.len() as u64,
+        }
     }
 }
 
 impl<W: Write> Progress<W> {
-    /// Progress over `total` windows written to `out`, as a bar when
-    /// `terminal` and more than one window is due.
-    pub(crate) fn with_writer(out: W, total: usize, terminal: bool) -> Progress<W> {
-        Progress {
-            out,
-            total,
-            done: 0,
-            bar: terminal && total > 1,
-        }
+    /// Progress written to `out`.
+    pub(crate) fn with_writer(out: W) -> Progress<W> {
+        Progress { out }
     }
 
-    /// Records one committed window: redraws the bar, or prints its summary line.
-    pub(crate) fn window_done(&mut self, summary: &WindowSummary) {
-        self.done += 1;
-        let _ = if self.bar {
-            write!(self.out, "\r{}", self.bar_line(summary))
-        } else {
-            writeln!(self.out, "{}", summary_line(summary))
-        };
+    /// Prints the line of one committed window.
+    pub(crate) fn window_done(&mut self, report: &WindowReport) {
+        self.summary_done(&WindowSummary::from(report));
+    }
+
+    fn summary_done(&mut self, summary: &WindowSummary) {
+        let _ = writeln!(self.out, "{}", summary_line(summary));
         let _ = self.out.flush();
     }
 
-    /// Ends the display: moves past the bar, if one was drawn.
+    /// Ends the progress output.
     pub(crate) fn finish(mut self) {
-        if self.bar && self.done > 0 {
-            let _ = writeln!(self.out);
-            let _ = self.out.flush();
-        }
-    }
-
-    /// `[=====>    ] 3/10 windows  2026-11-02T00:00:00Z`: the time is how far
-    /// collection has come.
-    fn bar_line(&self, summary: &WindowSummary) -> String {
-        let total = self.total.max(self.done);
-        let filled = (self.done * BAR_WIDTH)
-            .checked_div(total)
-            .unwrap_or(BAR_WIDTH);
-        let mut bar = String::with_capacity(BAR_WIDTH);
-        if filled >= BAR_WIDTH {
-            bar.extend(std::iter::repeat_n('=', BAR_WIDTH));
-        } else if filled > 0 {
-            bar.extend(std::iter::repeat_n('=', filled - 1));
-            bar.push('>');
-        }
-        bar.extend(std::iter::repeat_n(' ', BAR_WIDTH - bar.len()));
-        format!(
-            "[{bar}] {}/{total} windows  {}",
-            self.done,
-            format_time(summary.window.end())
-        )
+        let _ = self.out.flush();
     }
 }
 
-/// `window START..END: ips N, requests N, bytes sent N received N, records N, anomalies N`.
+/// `window START..END: ips N, requests N, bytes sent N received N, records
+/// N, anomalies N`.
 pub(crate) fn summary_line(s: &WindowSummary) -> String {
     format!(
         "window {}..{}: ips {}, requests {}, bytes sent {} received {}, records {}, anomalies {}",
@@ -118,11 +105,11 @@ mod tests {
     }
 
     #[test]
-    fn summary_lines_when_not_a_terminal() {
+    fn one_summary_line_per_window() {
         let mut out = Vec::new();
-        let mut progress = Progress::with_writer(&mut out, 2, false);
-        progress.window_done(&summary(0));
-        progress.window_done(&summary(1));
+        let mut progress = Progress::with_writer(&mut out);
+        progress.summary_done(&summary(0));
+        progress.summary_done(&summary(1));
         progress.finish();
         assert_eq!(
             String::from_utf8(out).unwrap(),
@@ -131,61 +118,5 @@ window 2026-11-01T00:00:00Z..2026-11-02T00:00:00Z: ips 120, requests 1, bytes se
 window 2026-11-02T00:00:00Z..2026-11-03T00:00:00Z: ips 120, requests 1, bytes sent 123 received 456, records 98, anomalies 2
 "
         );
-    }
-
-    #[test]
-    fn one_window_on_a_terminal_is_a_summary_line() {
-        let mut out = Vec::new();
-        let mut progress = Progress::with_writer(&mut out, 1, true);
-        progress.window_done(&summary(0));
-        progress.finish();
-        let text = String::from_utf8(out).unwrap();
-        assert!(
-            text.starts_with("window 2026-11-01T00:00:00Z..") && text.ends_with('\n'),
-            "{text:?}"
-        );
-    }
-
-    #[test]
-    fn bar_on_a_terminal() {
-        let mut out = Vec::new();
-        let mut progress = Progress::with_writer(&mut out, 10, true);
-        for day in 0..3 {
-            progress.window_done(&summary(day));
-        }
-        let bar_at_three = progress.bar_line(&summary(2));
-        for day in 3..10 {
-            progress.window_done(&summary(day));
-        }
-        progress.finish();
-        assert_eq!(
-            bar_at_three,
-            "[========>                     ] 3/10 windows  2026-11-04T00:00:00Z"
-        );
-        let text = String::from_utf8(out).unwrap();
-        assert!(
-            text.starts_with(
-                "\r[==>                           ] 1/10 windows  2026-11-02T00:00:00Z\r"
-            ),
-            "{text:?}"
-        );
-        assert!(
-            text.ends_with(
-                "\r[==============================] 10/10 windows  2026-11-11T00:00:00Z\n"
-            ),
-            "{text:?}"
-        );
-        assert_eq!(text.matches('\r').count(), 10);
-    }
-
-    #[test]
-    fn finish_without_windows_prints_nothing() {
-        let mut out = Vec::new();
-        Progress::with_writer(&mut out, 5, true).finish();
-        assert!(out.is_empty());
-        // On standard error too: nothing to show, nothing shown.
-        let progress = Progress::new(0);
-        assert!(!progress.bar && progress.done == 0);
-        progress.finish();
     }
 }

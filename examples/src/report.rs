@@ -1,15 +1,17 @@
-//! Stored usage summed per account, per record or per day, rendered as an
-//! aligned table, JSON or CSV.
+//! `report` and `status`: stored usage, anomalies, adjustments and zone
+//! status read from the store and rendered as an aligned table, JSON or CSV
+//! (DESIGN §9).
 //!
-//! The JSON and CSV forms are for scripts: JSON is one array of objects whose
-//! keys come in the order of the CSV header's columns; byte counts are plain
-//! integers in every format.
+//! Rows stream from the store (aggregated in SQL) straight to standard
+//! output, so memory does not grow with the number of records; a table,
+//! whose columns are aligned, reads the rows twice: once for the widths and
+//! the TOTAL line, once to print.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::io::{self, BufWriter, Write};
+use std::ops::ControlFlow;
 
-use time::Date;
-use usage_model::UsageRecord;
+use usage_store::{ReportFilter, Store, StoreError, ZoneStatus};
 
 use crate::error::CliError;
 use crate::units::format_time;
@@ -21,14 +23,53 @@ pub(crate) enum Grouping {
     Account,
     /// One row per stored record: zone, account, address and interval.
     Ip,
-    /// One row per zone, account and UTC day of the record's start.
+    /// One row per zone, account and UTC day.
     Day,
+    /// One row per stored anomaly, with its window.
+    Anomaly,
+    /// One row per adjustment a restatement stored.
+    Adjustment,
+}
+
+impl Grouping {
+    fn columns(self) -> &'static [&'static str] {
+        match self {
+            Grouping::Account => &["zone", "account", "bytes_sent", "bytes_received"],
+            Grouping::Ip => &[
+                "zone",
+                "account",
+                "ip",
+                "start",
+                "end",
+                "bytes_sent",
+                "bytes_received",
+            ],
+            Grouping::Day => &["zone", "account", "day", "bytes_sent", "bytes_received"],
+            Grouping::Anomaly => &[
+                "zone",
+                "window_start",
+                "window_end",
+                "kind",
+                "event_id",
+                "detail",
+            ],
+            Grouping::Adjustment => &[
+                "zone",
+                "account",
+                "window_start",
+                "window_end",
+                "bytes_sent_delta",
+                "bytes_received_delta",
+                "restated_at",
+            ],
+        }
+    }
 }
 
 /// How a report is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Format {
-    /// Aligned columns for people, with a TOTAL line.
+    /// Aligned columns for people, with a TOTAL line under byte columns.
     Table,
     /// One JSON array of objects, on one line.
     Json,
@@ -38,230 +79,420 @@ pub(crate) enum Format {
 
 /// A cell of a report.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Cell {
+pub(crate) enum Cell {
+    /// Text: names, addresses, times, kinds.
     Text(String),
-    Bytes(u64),
+    /// A count or byte number.
+    Number(u64),
+    /// A signed difference (adjustments).
+    Signed(i128),
 }
 
-/// Rows with named columns, ready to render.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Report {
+impl Cell {
+    fn is_numeric(&self) -> bool {
+        !matches!(self, Cell::Text(_))
+    }
+
+    fn value(&self) -> i128 {
+        match self {
+            Cell::Text(_) => 0,
+            Cell::Number(n) => i128::from(*n),
+            Cell::Signed(n) => *n,
+        }
+    }
+}
+
+/// Streams the rows of `by` under `filter` from `store` to `out` in
+/// `format`.
+///
+/// # Errors
+///
+/// Store errors (a sum past 64 bits names its zone and account);
+/// [`CliError::TotalOverflow`] when the table's TOTAL line would pass 64
+/// bits; [`CliError::Stdout`].
+pub(crate) async fn print_report(
+    store: &Store,
+    filter: &ReportFilter,
+    by: Grouping,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let columns = by.columns();
+    match format {
+        Format::Table => {
+            let mut widths = Widths::new(columns);
+            for_each_row(store, filter, by, &mut |row| widths.add(&row)).await?;
+            let mut table = Table::new(columns, widths, out);
+            table.header()?;
+            let mut result = Ok(());
+            for_each_row(store, filter, by, &mut |row| {
+                result = table.row(&row);
+                if result.is_ok() {
+                    ControlFlow::Continue(())
+                } else {
+                    ControlFlow::Break(())
+                }
+            })
+            .await?;
+            result?;
+            table.total()
+        }
+        Format::Json | Format::Csv => {
+            let mut writer = Stream::new(columns, format, out);
+            writer.start()?;
+            let mut result = Ok(());
+            for_each_row(store, filter, by, &mut |row| {
+                result = writer.row(&row);
+                if result.is_ok() {
+                    ControlFlow::Continue(())
+                } else {
+                    ControlFlow::Break(())
+                }
+            })
+            .await?;
+            result?;
+            writer.finish()
+        }
+    }
+}
+
+/// Calls `each` with the cells of every row of `by`.
+async fn for_each_row(
+    store: &Store,
+    filter: &ReportFilter,
+    by: Grouping,
+    each: &mut dyn FnMut(Vec<Cell>) -> ControlFlow<()>,
+) -> Result<(), StoreError> {
+    let text = |s: &str| Cell::Text(s.to_owned());
+    match by {
+        Grouping::Account => {
+            store
+                .report_by_account(filter, |r| {
+                    each(vec![
+                        text(r.zone.as_str()),
+                        text(r.account.as_str()),
+                        Cell::Number(r.bytes_sent),
+                        Cell::Number(r.bytes_received),
+                    ])
+                })
+                .await
+        }
+        Grouping::Ip => {
+            store
+                .report_by_ip(filter, |r| {
+                    each(vec![
+                        text(r.zone.as_str()),
+                        text(r.account.as_str()),
+                        Cell::Text(r.ip.to_string()),
+                        Cell::Text(format_time(r.start)),
+                        Cell::Text(format_time(r.end)),
+                        Cell::Number(r.bytes_sent),
+                        Cell::Number(r.bytes_received),
+                    ])
+                })
+                .await
+        }
+        Grouping::Day => {
+            store
+                .report_by_day(filter, |r| {
+                    each(vec![
+                        text(r.zone.as_str()),
+                        text(r.account.as_str()),
+                        Cell::Text(format_day(r.day)),
+                        Cell::Number(r.bytes_sent),
+                        Cell::Number(r.bytes_received),
+                    ])
+                })
+                .await
+        }
+        Grouping::Anomaly => {
+            store
+                .report_anomalies(filter, |r| {
+                    each(vec![
+                        text(r.zone.as_str()),
+                        Cell::Text(format_time(r.window.start())),
+                        Cell::Text(format_time(r.window.end())),
+                        Cell::Text(r.kind),
+                        Cell::Number(r.event_id),
+                        Cell::Text(r.detail),
+                    ])
+                })
+                .await
+        }
+        Grouping::Adjustment => {
+            store
+                .report_adjustments(filter, |r| {
+                    each(vec![
+                        text(r.zone.as_str()),
+                        text(r.account.as_str()),
+                        Cell::Text(format_time(r.window.start())),
+                        Cell::Text(format_time(r.window.end())),
+                        Cell::Signed(r.bytes_sent_delta),
+                        Cell::Signed(r.bytes_received_delta),
+                        Cell::Text(format_time(r.restated_at)),
+                    ])
+                })
+                .await
+        }
+    }
+}
+
+/// Prints one row per zone of the store's status.
+///
+/// # Errors
+///
+/// [`CliError::Stdout`].
+pub(crate) fn print_status(
+    zones: &[ZoneStatus],
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    const COLUMNS: &[&str] = &[
+        "zone",
+        "checkpoint",
+        "windows",
+        "records",
+        "anomalies",
+        "last_collected_at",
+    ];
+    let rows: Vec<Vec<Cell>> = zones
+        .iter()
+        .map(|z| {
+            vec![
+                Cell::Text(z.zone.to_string()),
+                Cell::Text(format_time(z.checkpoint)),
+                Cell::Number(z.windows),
+                Cell::Number(z.records),
+                Cell::Number(z.anomalies),
+                Cell::Text(z.last_collected_at.map(format_time).unwrap_or_default()),
+            ]
+        })
+        .collect();
+    match format {
+        Format::Table => {
+            let mut widths = Widths::new(COLUMNS);
+            for row in &rows {
+                let _ = widths.add(row);
+            }
+            let mut table = Table::new(COLUMNS, widths, out);
+            table.totals = None;
+            table.header()?;
+            for row in &rows {
+                table.row(row)?;
+            }
+            Ok(())
+        }
+        Format::Json | Format::Csv => {
+            let mut writer = Stream::new(COLUMNS, format, out);
+            writer.start()?;
+            for row in &rows {
+                writer.row(row)?;
+            }
+            writer.finish()
+        }
+    }
+}
+
+/// Column widths of a table, and its byte sums for the TOTAL line.
+struct Widths {
+    widths: Vec<usize>,
+    sums: Vec<i128>,
+    numeric: Vec<bool>,
+}
+
+impl Widths {
+    fn new(columns: &[&str]) -> Widths {
+        Widths {
+            widths: columns.iter().map(|c| c.chars().count()).collect(),
+            sums: vec![0; columns.len()],
+            numeric: vec![false; columns.len()],
+        }
+    }
+
+    fn add(&mut self, row: &[Cell]) -> ControlFlow<()> {
+        for (index, cell) in row.iter().enumerate() {
+            if let Some(width) = self.widths.get_mut(index) {
+                *width = (*width).max(table_text(cell).chars().count());
+            }
+            if cell.is_numeric() {
+                self.numeric[index] = true;
+                self.sums[index] = self.sums[index].saturating_add(cell.value());
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// An aligned table written row by row.
+struct Table<'w> {
     columns: &'static [&'static str],
-    rows: Vec<Vec<Cell>>,
+    widths: Vec<usize>,
+    numeric: Vec<bool>,
+    /// The TOTAL line's sums, or `None` for a table without one.
+    totals: Option<Vec<i128>>,
+    out: BufWriter<&'w mut dyn Write>,
 }
 
-impl Report {
-    /// Sums `records` into rows of `grouping`, sorted by their text columns
-    /// (addresses and times by value).
-    ///
-    /// With [`Grouping::Day`] a record counts on the UTC day of its start.
-    ///
-    /// # Errors
-    ///
-    /// [`CliError::TotalOverflow`] when a sum does not fit in `u64`.
-    pub(crate) fn build(records: &[UsageRecord], grouping: Grouping) -> Result<Report, CliError> {
-        match grouping {
-            Grouping::Account => {
-                let mut sums = BTreeMap::new();
-                for r in records {
-                    add(&mut sums, (r.zone.as_str(), r.account.as_str()), r)?;
+impl<'w> Table<'w> {
+    fn new(columns: &'static [&'static str], widths: Widths, out: &'w mut dyn Write) -> Table<'w> {
+        let totals = columns
+            .iter()
+            .any(|c| c.starts_with("bytes_"))
+            .then_some(widths.sums);
+        let mut table = Table {
+            columns,
+            numeric: columns
+                .iter()
+                .zip(&widths.numeric)
+                .map(|(c, &n)| {
+                    n || c.starts_with("bytes_")
+                        || matches!(*c, "windows" | "records" | "anomalies" | "event_id")
+                })
+                .collect(),
+            widths: widths.widths,
+            totals,
+            out: BufWriter::new(out),
+        };
+        if let Some(totals) = &table.totals {
+            for (index, total) in totals.iter().enumerate() {
+                if table.numeric[index] && table.columns[index].starts_with("bytes_") {
+                    table.widths[index] = table.widths[index].max(total.to_string().len());
                 }
-                let rows = sums
-                    .into_iter()
-                    .map(|((zone, account), (sent, received))| {
-                        vec![
-                            text(zone),
-                            text(account),
-                            Cell::Bytes(sent),
-                            Cell::Bytes(received),
-                        ]
-                    })
-                    .collect();
-                Ok(Report {
-                    columns: &["zone", "account", "bytes_sent", "bytes_received"],
-                    rows,
-                })
             }
-            Grouping::Ip => {
-                let mut sorted: Vec<&UsageRecord> = records.iter().collect();
-                sorted.sort_by(|a, b| {
-                    (&a.zone, &a.account, a.ip, a.start, a.end)
-                        .cmp(&(&b.zone, &b.account, b.ip, b.start, b.end))
-                });
-                let rows = sorted
-                    .into_iter()
-                    .map(|r| {
-                        vec![
-                            text(r.zone.as_str()),
-                            text(r.account.as_str()),
-                            Cell::Text(r.ip.to_string()),
-                            Cell::Text(format_time(r.start)),
-                            Cell::Text(format_time(r.end)),
-                            Cell::Bytes(r.bytes_sent),
-                            Cell::Bytes(r.bytes_received),
-                        ]
-                    })
-                    .collect();
-                Ok(Report {
-                    columns: &[
-                        "zone",
-                        "account",
-                        "ip",
-                        "start",
-                        "end",
-                        "bytes_sent",
-                        "bytes_received",
-                    ],
-                    rows,
-                })
-            }
-            Grouping::Day => {
-                let mut sums: BTreeMap<(&str, &str, Date), (u64, u64)> = BTreeMap::new();
-                for r in records {
-                    let day = r.start.to_offset(time::UtcOffset::UTC).date();
-                    add(&mut sums, (r.zone.as_str(), r.account.as_str(), day), r)?;
-                }
-                let rows = sums
-                    .into_iter()
-                    .map(|((zone, account, day), (sent, received))| {
-                        vec![
-                            text(zone),
-                            text(account),
-                            Cell::Text(format_day(day)),
-                            Cell::Bytes(sent),
-                            Cell::Bytes(received),
-                        ]
-                    })
-                    .collect();
-                Ok(Report {
-                    columns: &["zone", "account", "day", "bytes_sent", "bytes_received"],
-                    rows,
-                })
-            }
+            table.widths[0] = table.widths[0].max("TOTAL".len());
         }
+        table
     }
 
-    /// The report in `format`, newline-terminated.
-    ///
-    /// # Errors
-    ///
-    /// [`CliError::TotalOverflow`] when the table's TOTAL does not fit in `u64`.
-    pub(crate) fn render(&self, format: Format) -> Result<String, CliError> {
-        match format {
-            Format::Table => self.table(),
-            Format::Json => Ok(self.json()),
-            Format::Csv => Ok(self.csv()),
+    fn line(&mut self, cells: &[String]) -> Result<(), CliError> {
+        let mut line = String::new();
+        for (index, value) in cells.iter().enumerate() {
+            if index > 0 {
+                line.push_str("  ");
+            }
+            let pad = self.widths[index].saturating_sub(value.chars().count());
+            if self.numeric[index] {
+                line.extend(std::iter::repeat_n(' ', pad));
+                line.push_str(value);
+            } else {
+                line.push_str(value);
+                line.extend(std::iter::repeat_n(' ', pad));
+            }
         }
+        writeln!(self.out, "{}", line.trim_end()).map_err(stdout_error)
     }
 
-    /// Aligned columns separated by two spaces, numbers right-aligned, then a
-    /// TOTAL line summing every byte column.
-    fn table(&self) -> Result<String, CliError> {
-        let mut total = Vec::with_capacity(self.columns.len());
-        for (index, column) in self.columns.iter().enumerate() {
-            let numeric = self.is_numeric(index);
-            total.push(if index == 0 {
-                text("TOTAL")
-            } else if numeric {
-                let mut sum: u64 = 0;
-                for row in &self.rows {
-                    if let Cell::Bytes(n) = row[index] {
-                        sum = sum.checked_add(n).ok_or_else(|| CliError::TotalOverflow {
+    fn header(&mut self) -> Result<(), CliError> {
+        let header: Vec<String> = self.columns.iter().map(|c| (*c).to_owned()).collect();
+        self.line(&header)
+    }
+
+    fn row(&mut self, row: &[Cell]) -> Result<(), CliError> {
+        let cells: Vec<String> = row.iter().map(table_text).collect();
+        self.line(&cells)
+    }
+
+    fn total(mut self) -> Result<(), CliError> {
+        if let Some(totals) = self.totals.clone() {
+            let mut cells = Vec::with_capacity(self.columns.len());
+            for (index, column) in self.columns.iter().enumerate() {
+                cells.push(if index == 0 {
+                    "TOTAL".to_owned()
+                } else if column.starts_with("bytes_") {
+                    let total = totals[index];
+                    if !column.ends_with("_delta") && u64::try_from(total).is_err() {
+                        return Err(CliError::TotalOverflow {
                             what: column,
                             key: "TOTAL".to_owned(),
-                        })?;
+                        });
                     }
-                }
-                Cell::Bytes(sum)
-            } else {
-                text("")
-            });
-        }
-        let header: Vec<Cell> = self.columns.iter().map(|c| text(c)).collect();
-        let lines: Vec<&Vec<Cell>> = std::iter::once(&header)
-            .chain(&self.rows)
-            .chain(std::iter::once(&total))
-            .collect();
-        let widths: Vec<usize> = (0..self.columns.len())
-            .map(|index| {
-                lines
-                    .iter()
-                    .map(|line| table_text(&line[index]).chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        let mut out = String::new();
-        for line in lines {
-            let mut text_line = String::new();
-            for (index, cell) in line.iter().enumerate() {
-                if index > 0 {
-                    text_line.push_str("  ");
-                }
-                let value = table_text(cell);
-                let pad = widths[index] - value.chars().count();
-                if self.is_numeric(index) {
-                    text_line.extend(std::iter::repeat_n(' ', pad));
-                    text_line.push_str(&value);
+                    total.to_string()
                 } else {
-                    text_line.push_str(&value);
-                    text_line.extend(std::iter::repeat_n(' ', pad));
-                }
+                    String::new()
+                });
             }
-            out.push_str(text_line.trim_end());
-            out.push('\n');
+            self.line(&cells)?;
         }
-        Ok(out)
-    }
-
-    /// `[{"zone":…,"account":…,…},…]` on one line, keys in column order.
-    fn json(&self) -> String {
-        let mut out = String::from("[");
-        for (n, row) in self.rows.iter().enumerate() {
-            if n > 0 {
-                out.push(',');
-            }
-            out.push('{');
-            for (index, (column, cell)) in self.columns.iter().zip(row).enumerate() {
-                if index > 0 {
-                    out.push(',');
-                }
-                out.push_str(&serde_json::Value::from(*column).to_string());
-                out.push(':');
-                match cell {
-                    Cell::Text(s) => out.push_str(&serde_json::Value::from(s.as_str()).to_string()),
-                    Cell::Bytes(n) => {
-                        let _ = write!(out, "{n}");
-                    }
-                }
-            }
-            out.push('}');
-        }
-        out.push_str("]\n");
-        out
-    }
-
-    /// A header line, then one line per row; RFC 4180 quoting where needed.
-    fn csv(&self) -> String {
-        let mut out = String::new();
-        let header: Vec<String> = self.columns.iter().map(|c| csv_field(c)).collect();
-        out.push_str(&header.join(","));
-        out.push('\n');
-        for row in &self.rows {
-            let fields: Vec<String> = row.iter().map(csv_cell).collect();
-            out.push_str(&fields.join(","));
-            out.push('\n');
-        }
-        out
-    }
-
-    fn is_numeric(&self, index: usize) -> bool {
-        self.columns[index].starts_with("bytes_")
+        self.out.flush().map_err(stdout_error)
     }
 }
 
-fn text(s: &str) -> Cell {
-    Cell::Text(s.to_owned())
+/// JSON or CSV written row by row.
+struct Stream<'w> {
+    columns: &'static [&'static str],
+    format: Format,
+    rows: u64,
+    out: BufWriter<&'w mut dyn Write>,
+}
+
+impl<'w> Stream<'w> {
+    fn new(columns: &'static [&'static str], format: Format, out: &'w mut dyn Write) -> Stream<'w> {
+        Stream {
+            columns,
+            format,
+            rows: 0,
+            out: BufWriter::new(out),
+        }
+    }
+
+    fn start(&mut self) -> Result<(), CliError> {
+        let text = match self.format {
+            Format::Json => "[".to_owned(),
+            _ => format!("{}\n", self.columns.join(",")),
+        };
+        self.out.write_all(text.as_bytes()).map_err(stdout_error)
+    }
+
+    fn row(&mut self, row: &[Cell]) -> Result<(), CliError> {
+        let mut line = String::new();
+        match self.format {
+            Format::Json => {
+                if self.rows > 0 {
+                    line.push(',');
+                }
+                line.push('{');
+                for (index, (column, cell)) in self.columns.iter().zip(row).enumerate() {
+                    if index > 0 {
+                        line.push(',');
+                    }
+                    line.push_str(&serde_json::Value::from(*column).to_string());
+                    line.push(':');
+                    match cell {
+                        Cell::Text(s) => {
+                            line.push_str(&serde_json::Value::from(s.as_str()).to_string())
+                        }
+                        Cell::Number(n) => {
+                            let _ = write!(line, "{n}");
+                        }
+                        Cell::Signed(n) => {
+                            let _ = write!(line, "{n}");
+                        }
+                    }
+                }
+                line.push('}');
+            }
+            _ => {
+                let fields: Vec<String> = row.iter().map(csv_cell).collect();
+                line.push_str(&fields.join(","));
+                line.push('\n');
+            }
+        }
+        self.rows += 1;
+        self.out.write_all(line.as_bytes()).map_err(stdout_error)
+    }
+
+    fn finish(mut self) -> Result<(), CliError> {
+        if self.format == Format::Json {
+            self.out.write_all(b"]\n").map_err(stdout_error)?;
+        }
+        self.out.flush().map_err(stdout_error)
+    }
+}
+
+/// A write error of standard output; a reader that went away (`| head`)
+/// is not one.
+fn stdout_error(error: io::Error) -> CliError {
+    CliError::Stdout(error)
 }
 
 /// A cell as the table shows it: text with its control, invisible and
@@ -270,7 +501,8 @@ fn text(s: &str) -> Cell {
 fn table_text(cell: &Cell) -> String {
     match cell {
         Cell::Text(s) => escape_invisible(s),
-        Cell::Bytes(n) => n.to_string(),
+        Cell::Number(n) => n.to_string(),
+        Cell::Signed(n) => n.to_string(),
     }
 }
 
@@ -323,7 +555,8 @@ fn csv_cell(cell: &Cell) -> String {
     match cell {
         Cell::Text(s) if s.starts_with(['=', '+', '-', '@']) => csv_field(&format!("'{s}")),
         Cell::Text(s) => csv_field(s),
-        Cell::Bytes(n) => n.to_string(),
+        Cell::Number(n) => n.to_string(),
+        Cell::Signed(n) => n.to_string(),
     }
 }
 
@@ -335,7 +568,7 @@ fn csv_field(value: &str) -> String {
     }
 }
 
-fn format_day(day: Date) -> String {
+fn format_day(day: time::Date) -> String {
     format!(
         "{:04}-{:02}-{:02}",
         day.year(),
@@ -344,310 +577,26 @@ fn format_day(day: Date) -> String {
     )
 }
 
-/// Adds a record's bytes to the sums of `key`.
-fn add<K: Ord + std::fmt::Debug>(
-    sums: &mut BTreeMap<K, (u64, u64)>,
-    key: K,
-    record: &UsageRecord,
-) -> Result<(), CliError> {
-    let overflow = |what, key: &K| CliError::TotalOverflow {
-        what,
-        key: format!("{key:?}"),
-    };
-    let (sent, received) = sums.get(&key).copied().unwrap_or((0, 0));
-    let sent = sent
-        .checked_add(record.bytes_sent)
-        .ok_or_else(|| overflow("bytes_sent", &key))?;
-    let received = received
-        .checked_add(record.bytes_received)
-        .ok_or_else(|| overflow("bytes_received", &key))?;
-    sums.insert(key, (sent, received));
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::OffsetDateTime;
-    use time::macros::datetime;
-    use usage_model::{AccountId, ByteCounts, ZoneId};
-
-    fn record(
-        zone: &str,
-        account: &str,
-        ip: &str,
-        start: OffsetDateTime,
-        end: OffsetDateTime,
-        sent: u64,
-        received: u64,
-    ) -> UsageRecord {
-        UsageRecord::new(
-            ZoneId::new(zone).unwrap(),
-            AccountId::new(account).unwrap(),
-            ip.parse().unwrap(),
-            start,
-            end,
-            ByteCounts { sent, received },
-        )
-    }
-
-    /// Out of order on purpose; addresses sort by value (10 after 9).
-    fn records() -> Vec<UsageRecord> {
-        vec![
-            record(
-                "zone-1",
-                "acct-7",
-                "2001:db8::7",
-                datetime!(2026-11-02 00:00 UTC),
-                datetime!(2026-11-02 06:00 UTC),
-                300,
-                0,
-            ),
-            record(
-                "zone-1",
-                "acct-42",
-                "203.0.113.10",
-                datetime!(2026-11-01 22:00 UTC),
-                datetime!(2026-11-02 02:00 UTC),
-                5,
-                6,
-            ),
-            record(
-                "zone-1",
-                "acct-42",
-                "203.0.113.9",
-                datetime!(2026-11-01 10:00 UTC),
-                datetime!(2026-11-01 11:00 UTC),
-                1_000,
-                250,
-            ),
-            record(
-                "zone-1",
-                "acct-7",
-                "203.0.113.9",
-                datetime!(2026-11-01 11:00 UTC),
-                datetime!(2026-11-01 12:00 UTC),
-                0,
-                40,
-            ),
-            record(
-                "zone-1",
-                "acct-42",
-                "203.0.113.9",
-                datetime!(2026-11-01 00:00 UTC),
-                datetime!(2026-11-01 10:00 UTC),
-                2_000_000,
-                7,
-            ),
-            record(
-                "edge, \"west\"",
-                "acct-42",
-                "198.51.100.1",
-                datetime!(2026-11-01 00:00 UTC),
-                datetime!(2026-11-01 01:00 UTC),
-                1,
-                2,
-            ),
-        ]
-    }
-
-    fn render(grouping: Grouping, format: Format) -> String {
-        Report::build(&records(), grouping)
-            .unwrap()
-            .render(format)
-            .unwrap()
-    }
-
-    #[test]
-    fn by_account_table() {
-        assert_eq!(
-            render(Grouping::Account, Format::Table),
-            "\
-zone          account  bytes_sent  bytes_received
-edge, \"west\"  acct-42           1               2
-zone-1        acct-42     2001005             263
-zone-1        acct-7          300              40
-TOTAL                     2001306             305
-"
-        );
-    }
-
-    #[test]
-    fn by_account_json_and_csv() {
-        assert_eq!(
-            render(Grouping::Account, Format::Json),
-            concat!(
-                r#"[{"zone":"edge, \"west\"","account":"acct-42","bytes_sent":1,"bytes_received":2},"#,
-                r#"{"zone":"zone-1","account":"acct-42","bytes_sent":2001005,"bytes_received":263},"#,
-                r#"{"zone":"zone-1","account":"acct-7","bytes_sent":300,"bytes_received":40}]"#,
-                "\n"
-            )
-        );
-        assert_eq!(
-            render(Grouping::Account, Format::Csv),
-            "\
-zone,account,bytes_sent,bytes_received
-\"edge, \"\"west\"\"\",acct-42,1,2
-zone-1,acct-42,2001005,263
-zone-1,acct-7,300,40
-"
-        );
-    }
-
-    #[test]
-    fn by_ip_one_row_per_record() {
-        assert_eq!(
-            render(Grouping::Ip, Format::Csv),
-            "\
-zone,account,ip,start,end,bytes_sent,bytes_received
-\"edge, \"\"west\"\"\",acct-42,198.51.100.1,2026-11-01T00:00:00Z,2026-11-01T01:00:00Z,1,2
-zone-1,acct-42,203.0.113.9,2026-11-01T00:00:00Z,2026-11-01T10:00:00Z,2000000,7
-zone-1,acct-42,203.0.113.9,2026-11-01T10:00:00Z,2026-11-01T11:00:00Z,1000,250
-zone-1,acct-42,203.0.113.10,2026-11-01T22:00:00Z,2026-11-02T02:00:00Z,5,6
-zone-1,acct-7,203.0.113.9,2026-11-01T11:00:00Z,2026-11-01T12:00:00Z,0,40
-zone-1,acct-7,2001:db8::7,2026-11-02T00:00:00Z,2026-11-02T06:00:00Z,300,0
-"
-        );
-        let json = render(Grouping::Ip, Format::Json);
-        assert!(json.starts_with(
-            r#"[{"zone":"edge, \"west\"","account":"acct-42","ip":"198.51.100.1","start":"2026-11-01T00:00:00Z","end":"2026-11-01T01:00:00Z","bytes_sent":1,"bytes_received":2},"#
-        ), "{json}");
-        let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
-        assert_eq!(parsed.as_array().unwrap().len(), 6);
-        assert_eq!(parsed[5]["ip"], "2001:db8::7");
-        assert_eq!(parsed[1]["bytes_sent"], 2_000_000);
-    }
-
-    #[test]
-    fn by_ip_table() {
-        assert_eq!(
-            render(Grouping::Ip, Format::Table),
-            "\
-zone          account  ip            start                 end                   bytes_sent  bytes_received
-edge, \"west\"  acct-42  198.51.100.1  2026-11-01T00:00:00Z  2026-11-01T01:00:00Z           1               2
-zone-1        acct-42  203.0.113.9   2026-11-01T00:00:00Z  2026-11-01T10:00:00Z     2000000               7
-zone-1        acct-42  203.0.113.9   2026-11-01T10:00:00Z  2026-11-01T11:00:00Z        1000             250
-zone-1        acct-42  203.0.113.10  2026-11-01T22:00:00Z  2026-11-02T02:00:00Z           5               6
-zone-1        acct-7   203.0.113.9   2026-11-01T11:00:00Z  2026-11-01T12:00:00Z           0              40
-zone-1        acct-7   2001:db8::7   2026-11-02T00:00:00Z  2026-11-02T06:00:00Z         300               0
-TOTAL                                                                               2001306             305
-"
-        );
-    }
-
-    #[test]
-    fn by_day_counts_a_record_on_the_day_it_starts() {
-        assert_eq!(
-            render(Grouping::Day, Format::Csv),
-            "\
-zone,account,day,bytes_sent,bytes_received
-\"edge, \"\"west\"\"\",acct-42,2026-11-01,1,2
-zone-1,acct-42,2026-11-01,2001005,263
-zone-1,acct-7,2026-11-01,0,40
-zone-1,acct-7,2026-11-02,300,0
-"
-        );
-        assert_eq!(
-            render(Grouping::Day, Format::Json),
-            concat!(
-                r#"[{"zone":"edge, \"west\"","account":"acct-42","day":"2026-11-01","bytes_sent":1,"bytes_received":2},"#,
-                r#"{"zone":"zone-1","account":"acct-42","day":"2026-11-01","bytes_sent":2001005,"bytes_received":263},"#,
-                r#"{"zone":"zone-1","account":"acct-7","day":"2026-11-01","bytes_sent":0,"bytes_received":40},"#,
-                r#"{"zone":"zone-1","account":"acct-7","day":"2026-11-02","bytes_sent":300,"bytes_received":0}]"#,
-                "\n"
-            )
-        );
-        assert_eq!(
-            render(Grouping::Day, Format::Table),
-            "\
-zone          account  day         bytes_sent  bytes_received
-edge, \"west\"  acct-42  2026-11-01           1               2
-zone-1        acct-42  2026-11-01     2001005             263
-zone-1        acct-7   2026-11-01           0              40
-zone-1        acct-7   2026-11-02         300               0
-TOTAL                                 2001306             305
-"
-        );
-    }
-
-    #[test]
-    fn empty_reports() {
-        let empty = |grouping, format| {
-            Report::build(&[], grouping)
-                .unwrap()
-                .render(format)
-                .unwrap()
-        };
-        assert_eq!(
-            empty(Grouping::Account, Format::Table),
-            "zone   account  bytes_sent  bytes_received\nTOTAL                    0               0\n"
-        );
-        assert_eq!(empty(Grouping::Account, Format::Json), "[]\n");
-        assert_eq!(empty(Grouping::Ip, Format::Json), "[]\n");
-        assert_eq!(
-            empty(Grouping::Account, Format::Csv),
-            "zone,account,bytes_sent,bytes_received\n"
-        );
-        assert_eq!(
-            empty(Grouping::Day, Format::Csv),
-            "zone,account,day,bytes_sent,bytes_received\n"
-        );
-    }
-
-    #[test]
-    fn sums_that_overflow_are_errors() {
-        let at = datetime!(2026-11-01 00:00 UTC);
-        let big = [
-            record(
-                "z",
-                "a",
-                "192.0.2.1",
-                at,
-                datetime!(2026-11-01 01:00 UTC),
-                u64::MAX,
-                0,
-            ),
-            record(
-                "z",
-                "a",
-                "192.0.2.2",
-                at,
-                datetime!(2026-11-01 01:00 UTC),
-                1,
-                0,
-            ),
-        ];
-        let err = Report::build(&big, Grouping::Account)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("bytes_sent") && err.contains("\"a\""), "{err}");
-        // One row each, but the TOTAL line overflows.
-        let report = Report::build(&big, Grouping::Ip).unwrap();
-        assert!(report.render(Format::Csv).is_ok());
-        let err = report.render(Format::Table).unwrap_err().to_string();
-        assert!(err.contains("TOTAL"), "{err}");
-        // JSON carries the full u64.
-        assert!(
-            report
-                .render(Format::Json)
-                .unwrap()
-                .contains("18446744073709551615")
-        );
-    }
 
     #[test]
     fn csv_text_cells_never_start_a_formula() {
-        for (text, written) in [
-            ("=1+1", "'=1+1"),
-            ("+49", "'+49"),
-            ("-acct", "'-acct"),
-            ("@SUM(A1)", "'@SUM(A1)"),
-            ("=a,b", "\"'=a,b\""),
-            ("plain", "plain"),
+        let text = |s: &str| Cell::Text(s.to_owned());
+        for (cell, written) in [
+            (text("=1+1"), "'=1+1"),
+            (text("+49"), "'+49"),
+            (text("-acct"), "'-acct"),
+            (text("@SUM(A1)"), "'@SUM(A1)"),
+            (text("=a,b"), "\"'=a,b\""),
+            (text("a \"b\""), "\"a \"\"b\"\"\""),
+            (text("plain"), "plain"),
+            (Cell::Number(7), "7"),
+            (Cell::Signed(-7), "-7"),
         ] {
-            assert_eq!(csv_cell(&text_cell(text)), written, "{text}");
+            assert_eq!(csv_cell(&cell), written, "{cell:?}");
         }
-        assert_eq!(csv_cell(&Cell::Bytes(7)), "7");
     }
 
     #[test]
@@ -664,15 +613,33 @@ TOTAL                                 2001306             305
         }
     }
 
-    fn text_cell(s: &str) -> Cell {
-        text(s)
+    fn status(zone: &str, windows: u64) -> ZoneStatus {
+        ZoneStatus {
+            zone: usage_model::ZoneId::new(zone).unwrap(),
+            checkpoint: time::macros::datetime!(2026-11-02 00:00 UTC),
+            windows,
+            records: 10 * windows,
+            anomalies: 1,
+            last_collected_at: None,
+        }
     }
 
     #[test]
-    fn csv_quoting() {
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+    fn status_as_table_and_json() {
+        let zones = [status("zone-1", 3), status("z2", 12)];
+        let mut out = Vec::new();
+        print_status(&zones, Format::Table, &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "zone    checkpoint            windows  records  anomalies  last_collected_at\n\
+             zone-1  2026-11-02T00:00:00Z        3       30          1\n\
+             z2      2026-11-02T00:00:00Z       12      120          1\n"
+        );
+        let mut out = Vec::new();
+        print_status(&zones[..1], Format::Json, &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "[{\"zone\":\"zone-1\",\"checkpoint\":\"2026-11-02T00:00:00Z\",\"windows\":3,\"records\":30,\"anomalies\":1,\"last_collected_at\":\"\"}]\n"
+        );
     }
 }

@@ -158,6 +158,22 @@ pub(crate) fn parse_grid(text: &str) -> Result<usage_model::Grid, String> {
     usage_model::Grid::from_seconds(seconds).map_err(|e| e.to_string())
 }
 
+/// Parses a server time zone: an IANA name (`Europe/Berlin`) or a fixed
+/// offset (`+05:30`).
+///
+/// # Errors
+///
+/// A message naming the expected forms.
+pub(crate) fn parse_server_time_zone(text: &str) -> Result<usage_model::ServerTimeZone, String> {
+    let text = text.trim();
+    if let Ok(offset) = parse_utc_offset(text) {
+        return Ok(usage_model::ServerTimeZone::from(offset));
+    }
+    usage_model::ServerTimeZone::named(text).map_err(|e| {
+        format!("expected an IANA time zone like Europe/Berlin or an offset like +05:30 ({e})")
+    })
+}
+
 /// Parses a UTC offset: `Z`, `+00:00`, `+05:30`, `-08:00`.
 ///
 /// # Errors

@@ -98,6 +98,7 @@ fn text(hash: &mut Sha256, text: &str) {
 /// The digest of a multiset of events, independent of their order: the
 /// lane-wise sum (modulo 2^64 per lane) of each event's SHA-256, hashed with
 /// the zone and the number of events.
+#[derive(Clone, Debug)]
 pub(crate) struct EventLogDigest {
     zone: String,
     sum: [u64; 4],

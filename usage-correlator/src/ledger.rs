@@ -458,16 +458,19 @@ impl OwnershipLedger {
     ///
     /// A zone that no event names has the digest of the empty log.
     pub fn event_log_digest(&self, zone: &ZoneId, before: OffsetDateTime) -> Digest {
-        let before = before.unix_timestamp_nanos();
-        let mut digest = EventLogDigest::new(zone);
-        if let Some(ledger) = self.zones.get(zone) {
-            let end = ledger.log.partition_point(|e| e.at < before);
-            for event in &ledger.log[..end] {
-                let account = self.accounts.get(event.account as usize);
-                digest.add(event, account.map_or("", AccountId::as_str));
-            }
+        self.event_log_digester(zone).digest_before(before)
+    }
+
+    /// A running [`OwnershipLedger::event_log_digest`] of `zone`, for
+    /// instants asked in increasing order: each event is hashed once
+    /// however many windows a collection commits.
+    pub fn event_log_digester<'a>(&'a self, zone: &ZoneId) -> EventLogDigester<'a> {
+        EventLogDigester {
+            ledger: self,
+            log: self.zones.get(zone).map_or(&[][..], |ledger| &ledger.log),
+            digest: EventLogDigest::new(zone),
+            next: 0,
         }
-        digest.finish()
     }
 
     /// An event of `zone` that may have changed who held an address in
@@ -501,6 +504,35 @@ impl OwnershipLedger {
             ip: found.ip,
             kind: found.kind,
         })
+    }
+}
+
+/// The digests of a zone's event log before increasing instants; see
+/// [`OwnershipLedger::event_log_digester`].
+#[derive(Clone)]
+pub struct EventLogDigester<'a> {
+    ledger: &'a OwnershipLedger,
+    /// The zone's kept events, by `(at, id)`.
+    log: &'a [LoggedEvent],
+    digest: EventLogDigest,
+    /// The first event not yet in `digest`.
+    next: usize,
+}
+
+impl EventLogDigester<'_> {
+    /// The digest of the events before `before`, as
+    /// [`OwnershipLedger::event_log_digest`] gives it. An instant earlier
+    /// than one asked before gives the digest of the later one's prefix: ask
+    /// in increasing order.
+    pub fn digest_before(&mut self, before: OffsetDateTime) -> Digest {
+        let before = before.unix_timestamp_nanos();
+        while let Some(event) = self.log.get(self.next).filter(|e| e.at < before) {
+            let account = self.ledger.accounts.get(event.account as usize);
+            self.digest
+                .add(event, account.map_or("", AccountId::as_str));
+            self.next += 1;
+        }
+        self.digest.clone().finish()
     }
 }
 
@@ -620,6 +652,15 @@ mod tests {
         changed[1].account = AccountId::new("c").unwrap();
         let changed = OwnershipLedger::from_events(LedgerOptions::new(), changed);
         assert_ne!(changed.event_log_digest(&zone(), at), digest);
+        // The running digester agrees at every instant.
+        let mut digester = ledger.event_log_digester(&zone());
+        for hour in 0..30 {
+            let at = datetime!(2026-11-01 00:00 UTC) + time::Duration::hours(hour);
+            assert_eq!(
+                digester.digest_before(at),
+                ledger.event_log_digest(&zone(), at)
+            );
+        }
         // Another zone's log is another digest.
         let other = ZoneId::new("zone-2").unwrap();
         assert_ne!(ledger.event_log_digest(&other, at), digest);

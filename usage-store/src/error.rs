@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use usage_model::{AccountId, CollectionWindow, RecordId, UsageRecord, ZoneId};
 
-/// Why a store operation failed.
+/// Why a store operation (or a collection through the store) failed.
 ///
 /// Whatever the error, a failed write (a commit, a restatement, late-event
 /// anomalies) changed nothing: its transaction was rolled back. No message
@@ -14,6 +14,70 @@ use usage_model::{AccountId, CollectionWindow, RecordId, UsageRecord, ZoneId};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
+    /// The zone has no checkpoint and no start was given.
+    #[error(
+        "no checkpoint stored for zone {zone} and no --from given; pass --from T for the first run"
+    )]
+    NoStart {
+        /// The zone.
+        zone: ZoneId,
+    },
+    /// The stored checkpoint is not on the grid the zone is collected on.
+    #[error(
+        "checkpoint {} of zone {zone} is not on the grid of {grid} s; collect with the granularity it was collected with",
+        show(.checkpoint)
+    )]
+    CheckpointOffGrid {
+        /// The zone.
+        zone: ZoneId,
+        /// Its stored checkpoint.
+        checkpoint: OffsetDateTime,
+        /// The grid, in seconds.
+        grid: u32,
+    },
+    /// A setting differs from the one the zone was billed with (DESIGN §12).
+    #[error(
+        "zone {zone} was billed with {setting} = {stored:?}, not {new:?}; a change applies only with --accept-changed-settings (from the next window on)"
+    )]
+    SettingsChanged {
+        /// The zone.
+        zone: ZoneId,
+        /// The setting's name.
+        setting: String,
+        /// The value stored with the zone's windows.
+        stored: String,
+        /// The value asked for now.
+        new: String,
+    },
+    /// A restatement range that cannot be restated.
+    #[error("cannot restate zone {zone}: {reason}")]
+    RestateRange {
+        /// The zone.
+        zone: ZoneId,
+        /// Why.
+        reason: String,
+    },
+    /// The billing core refused a schedule, a plan or an answer.
+    #[error(transparent)]
+    Plan(usage_correlator::Error),
+    /// Traffic Sentinel could not be asked, or its answer was refused.
+    #[error("{0}")]
+    Traffic(Box<dyn std::error::Error + Send + Sync>),
+    /// One collection window failed: nothing of it was stored.
+    #[error(
+        "window {} of zone {zone} failed and stored nothing ({committed} earlier window(s) of this run stay committed; run again to resume): {source}",
+        show_window(.window)
+    )]
+    Window {
+        /// The zone.
+        zone: ZoneId,
+        /// The window.
+        window: CollectionWindow,
+        /// Windows committed by this run before it.
+        committed: u64,
+        /// What went wrong.
+        source: Box<StoreError>,
+    },
     /// A store target that is neither a path nor a valid `postgres://` or
     /// `mysql://` URL, or a password given twice or to a SQLite target.
     #[error("invalid store target {target}: {reason}")]

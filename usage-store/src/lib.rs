@@ -94,6 +94,7 @@
 
 mod cloudstack;
 mod codec;
+mod collection;
 mod commit;
 mod dialect;
 mod error;
@@ -110,6 +111,7 @@ mod target;
 mod window_rows;
 
 pub use crate::cloudstack::CloudStackPosting;
+pub use crate::collection::{CollectSummary, Collection, TrafficSource, WindowReport};
 pub use crate::commit::{AnomalyRow, WindowCommit, WindowStats};
 pub use crate::error::StoreError;
 pub use crate::late_event::{LATE_EVENT, LateEventAnomaly, LateEvents};

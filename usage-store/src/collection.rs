@@ -1,0 +1,591 @@
+//! The collection loop: windows from the zone's checkpoint until caught up,
+//! each planned, asked of Traffic Sentinel, joined and committed in one
+//! transaction (DESIGN §1, §6); late events (§4); restatement (§10).
+
+use std::future::Future;
+use std::ops::ControlFlow;
+
+use time::OffsetDateTime;
+use usage_correlator::{Anomaly, OwnershipLedger, QueryPlan, Schedule};
+use usage_model::{CollectionWindow, TrafficAnswer, TrafficQuery, ZoneId};
+
+use crate::{
+    AnomalyRow, CloudStackPosting, LateEventAnomaly, LateEvents, RestateCommit, RestateOutcome,
+    Store, StoreError, WindowCommit, WindowStats,
+};
+
+/// Whatever answers Traffic Sentinel queries: the HTTP client, or a test
+/// double.
+///
+/// The client crate does not depend on this one, so a caller wraps it:
+///
+/// ```
+/// use traffic_sentinel_client::TrafficSentinelClient;
+/// use usage_model::{TrafficAnswer, TrafficQuery};
+/// use usage_store::TrafficSource;
+///
+/// struct Sentinel(TrafficSentinelClient);
+///
+/// impl TrafficSource for Sentinel {
+///     type Error = traffic_sentinel_client::Error;
+///
+///     async fn fetch(&self, queries: &[TrafficQuery]) -> Result<(TrafficAnswer, u64), Self::Error> {
+///         let fetched = self.0.fetch(queries).await?;
+///         Ok((fetched.answer, fetched.requests as u64))
+///     }
+/// }
+/// ```
+pub trait TrafficSource {
+    /// Why a fetch failed.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// The bytes of `queries`, and the number of HTTP requests it took.
+    fn fetch(
+        &self,
+        queries: &[TrafficQuery],
+    ) -> impl Future<Output = Result<(TrafficAnswer, u64), Self::Error>> + Send;
+}
+
+/// One zone's collection: who held what, whom to ask, where to store, on
+/// which schedule, with which settings.
+///
+/// # Example
+///
+/// ```no_run
+/// # use usage_store::{Collection, Store, TrafficSource};
+/// # async fn run<S: TrafficSource + Sync>(store: &Store, ledger: &usage_correlator::OwnershipLedger, source: &S) -> Result<(), usage_store::StoreError> {
+/// let zone = usage_model::ZoneId::new("zone-1")?;
+/// let collection = Collection::new(store, ledger, source, &zone);
+/// let now = time::OffsetDateTime::now_utc();
+/// collection.check_settings(false).await?;
+/// for late in collection.check_late_events().await? {
+///     eprintln!("warning: {}", late.detail);
+/// }
+/// let summary = collection.collect(None, None, now, |window| {
+///     eprintln!("window {:?}: {} record(s)", window.window, window.records);
+/// }).await?;
+/// eprintln!("{} window(s) up to {:?}", summary.windows, summary.checkpoint);
+/// # Ok(())
+/// # }
+/// ```
+pub struct Collection<'a, S> {
+    store: &'a Store,
+    ledger: &'a OwnershipLedger,
+    source: &'a S,
+    zone: &'a ZoneId,
+    schedule: Schedule,
+    settings: Vec<(String, String)>,
+    cloudstack: Option<CloudStackPosting>,
+}
+
+/// What one committed (or restated) window did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WindowReport {
+    /// The window.
+    pub window: CollectionWindow,
+    /// Distinct addresses asked about.
+    pub ips: u64,
+    /// HTTP requests sent.
+    pub requests: u64,
+    /// Records stored.
+    pub records: u64,
+    /// Bytes sent over the window's records.
+    pub bytes_sent: u64,
+    /// Bytes received over the window's records.
+    pub bytes_received: u64,
+    /// The ledger's anomalies whose event lies in the window.
+    pub anomalies: Vec<Anomaly>,
+    /// For a restatement: whether anything changed (and adjustments were
+    /// stored). Always `true` for a first collection.
+    pub changed: bool,
+}
+
+/// The sums of a run of windows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CollectSummary {
+    /// Windows committed (or restated).
+    pub windows: u64,
+    /// Records stored.
+    pub records: u64,
+    /// Bytes sent over the records.
+    pub bytes_sent: u64,
+    /// Bytes received over the records.
+    pub bytes_received: u64,
+    /// HTTP requests sent.
+    pub requests: u64,
+    /// Anomalies reported.
+    pub anomalies: u64,
+    /// The checkpoint after the last window, when one was committed.
+    pub checkpoint: Option<OffsetDateTime>,
+}
+
+impl CollectSummary {
+    fn add(&mut self, report: &WindowReport) {
+        self.windows += 1;
+        self.records += report.records;
+        self.bytes_sent = self.bytes_sent.saturating_add(report.bytes_sent);
+        self.bytes_received = self.bytes_received.saturating_add(report.bytes_received);
+        self.requests += report.requests;
+        self.anomalies += report.anomalies.len() as u64;
+        self.checkpoint = Some(report.window.end());
+    }
+}
+
+impl<'a, S: TrafficSource + Sync> Collection<'a, S> {
+    /// The collection of `zone` from `ledger` and `source` into `store`.
+    ///
+    /// By default: [`Schedule::new`] (hourly grid, 2 h lag, 1 day windows),
+    /// no settings stored, no CloudStack posting.
+    pub fn new(
+        store: &'a Store,
+        ledger: &'a OwnershipLedger,
+        source: &'a S,
+        zone: &'a ZoneId,
+    ) -> Collection<'a, S> {
+        Collection {
+            store,
+            ledger,
+            source,
+            zone,
+            schedule: Schedule::new(),
+            settings: Vec::new(),
+            cloudstack: None,
+        }
+    }
+
+    /// The grid, settle lag and maximum window.
+    ///
+    /// By default, [`Schedule::new`].
+    pub fn schedule(mut self, schedule: Schedule) -> Collection<'a, S> {
+        self.schedule = schedule;
+        self
+    }
+
+    /// The settings the zone is billed with, as `(name, value)`, stored with
+    /// every window and compared by [`Collection::check_settings`].
+    ///
+    /// By default, none.
+    pub fn settings(mut self, settings: Vec<(String, String)>) -> Collection<'a, S> {
+        self.settings = settings;
+        self
+    }
+
+    /// Also post each window's bytes to CloudStack's `user_statistics`
+    /// (DESIGN §11).
+    ///
+    /// By default, no posting.
+    pub fn cloudstack(mut self, posting: Option<CloudStackPosting>) -> Collection<'a, S> {
+        self.cloudstack = posting;
+        self
+    }
+
+    /// Refuses settings that differ from those the zone was billed with
+    /// (DESIGN §12), unless `accept_changed`: the change then applies from
+    /// the next window. A zone never billed, or billed without settings,
+    /// passes.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::SettingsChanged`] naming the first setting that
+    /// differs, with the stored and the new value; store errors.
+    pub async fn check_settings(&self, accept_changed: bool) -> Result<(), StoreError> {
+        let stored = self.store.zone_settings(self.zone).await?;
+        if stored.is_empty() || accept_changed {
+            return Ok(());
+        }
+        for (name, value) in &self.settings {
+            let old = stored.iter().find(|(stored, _)| stored == name);
+            if let Some((_, old)) = old
+                && old != value
+            {
+                return Err(StoreError::SettingsChanged {
+                    zone: self.zone.clone(),
+                    setting: name.clone(),
+                    stored: old.clone(),
+                    new: value.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Reports the billed windows whose holdings the current event log no
+    /// longer gives (DESIGN §4): when the digest of the log before the
+    /// zone's checkpoint differs from the stored one, each billed window is
+    /// planned again and its ownership digest compared with the stored one.
+    /// The anomalies found are stored (kind `late-event`) with the log's new
+    /// digest, and returned. A run over an unchanged log compares nothing.
+    ///
+    /// # Errors
+    ///
+    /// Store errors; [`StoreError::Plan`] when a billed window cannot be
+    /// planned (e.g. it is not on the current grid).
+    pub async fn check_late_events(&self) -> Result<Vec<LateEventAnomaly>, StoreError> {
+        let Some(checkpoint) = self.store.checkpoint(self.zone).await? else {
+            return Ok(Vec::new());
+        };
+        let digest = *self
+            .ledger
+            .event_log_digest(self.zone, checkpoint)
+            .as_bytes();
+        let stored = self.store.event_log_digest(self.zone).await?;
+        if stored == Some(digest) {
+            return Ok(Vec::new());
+        }
+        let mut billed = Vec::new();
+        self.store
+            .billed_windows(self.zone, |window| {
+                billed.push(window);
+                ControlFlow::Continue(())
+            })
+            .await?;
+        let mut anomalies = Vec::new();
+        for window in billed {
+            let Some(stored_digest) = window.ownership_digest else {
+                // Windows of the first release carry no digest.
+                continue;
+            };
+            let plan = QueryPlan::new(
+                self.ledger,
+                self.zone,
+                window.window,
+                self.schedule.get_grid(),
+            )
+            .map_err(StoreError::Plan)?;
+            if *plan.ownership_digest().as_bytes() == stored_digest {
+                continue;
+            }
+            let event = self
+                .ledger
+                .late_event_candidate(self.zone, window.window.interval());
+            let detail = match &event {
+                Some(event) => format!(
+                    "late-event: the holdings billed in window {}..{} of zone {} changed; \
+                     event {} at {} ({} {} {}) changed them; restate the window to rebill it",
+                    show(window.window.start()),
+                    show(window.window.end()),
+                    self.zone,
+                    event.id,
+                    show(event.at),
+                    event.kind.cloudstack_type(),
+                    event.ip,
+                    event.account
+                ),
+                None => format!(
+                    "late-event: the holdings billed in window {}..{} of zone {} changed; \
+                     restate the window to rebill it",
+                    show(window.window.start()),
+                    show(window.window.end()),
+                    self.zone
+                ),
+            };
+            anomalies.push(LateEventAnomaly {
+                window: window.window,
+                event_id: event.map_or(0, |event| event.id),
+                detail,
+            });
+        }
+        self.store
+            .record_late_event_anomalies(&LateEvents {
+                zone: self.zone.clone(),
+                checkpoint,
+                event_log_digest: digest,
+                anomalies: anomalies.clone(),
+            })
+            .await?;
+        Ok(anomalies)
+    }
+
+    /// Collects the zone's windows from its stored checkpoint (or `from`
+    /// when it has none) up to `until` (by default `now - settle_lag`),
+    /// lazily, each cut at UTC midnight and at most the maximum window long,
+    /// each committed with its checkpoint in one transaction. `on_window`
+    /// hears of each committed window.
+    ///
+    /// # Errors
+    ///
+    /// Before anything is stored: [`StoreError::NoStart`] without a
+    /// checkpoint or `from`; [`StoreError::Plan`] for an `until` later than
+    /// `now - settle_lag` or a bad schedule; [`StoreError::CheckpointOffGrid`].
+    /// Then [`StoreError::Window`] for the first window that fails: it stored
+    /// nothing, the windows before it stay committed.
+    pub async fn collect(
+        &self,
+        from: Option<OffsetDateTime>,
+        until: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+        mut on_window: impl FnMut(&WindowReport),
+    ) -> Result<CollectSummary, StoreError> {
+        let checkpoint = self.store.checkpoint(self.zone).await?;
+        let start = match (checkpoint, from) {
+            (Some(checkpoint), _) => checkpoint,
+            (None, Some(from)) => from,
+            (None, None) => {
+                return Err(StoreError::NoStart {
+                    zone: self.zone.clone(),
+                });
+            }
+        };
+        let grid = self.schedule.get_grid();
+        if checkpoint.is_some() && !grid.holds(start) {
+            return Err(StoreError::CheckpointOffGrid {
+                zone: self.zone.clone(),
+                checkpoint: start,
+                grid: grid.seconds(),
+            });
+        }
+        let windows = match until {
+            Some(until) => self.schedule.windows_until(start, until, now),
+            None => self.schedule.due_windows(start, now),
+        }
+        .map_err(StoreError::Plan)?;
+        let mut digester = self.ledger.event_log_digester(self.zone);
+        let mut summary = CollectSummary::default();
+        let mut planned_from = checkpoint;
+        for window in windows {
+            let digest = *digester.digest_before(window.end()).as_bytes();
+            let report = self
+                .window(window, planned_from, digest, now)
+                .await
+                .map_err(|source| StoreError::Window {
+                    zone: self.zone.clone(),
+                    window,
+                    committed: summary.windows,
+                    source: Box::new(source),
+                })?;
+            summary.add(&report);
+            on_window(&report);
+            planned_from = Some(window.end());
+        }
+        Ok(summary)
+    }
+
+    /// Plans, fetches (no request when nothing is held), joins and commits
+    /// one window.
+    async fn window(
+        &self,
+        window: CollectionWindow,
+        planned_from: Option<OffsetDateTime>,
+        event_log_digest: [u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<WindowReport, StoreError> {
+        let (plan, answer, requests) = self.plan_and_fetch(window).await?;
+        let outcome = plan.join(&answer).map_err(StoreError::Plan)?;
+        let report = window_report(&plan, &outcome, requests, true);
+        self.store
+            .commit_window(&WindowCommit {
+                zone: self.zone.clone(),
+                window,
+                planned_from,
+                records: outcome.records,
+                anomalies: anomaly_rows(&outcome.anomalies),
+                ownership_digest: *outcome.ownership_digest.as_bytes(),
+                event_log_digest,
+                stats: WindowStats {
+                    ips: report.ips,
+                    requests,
+                },
+                settings: self.settings.clone(),
+                collected_at: now,
+                cloudstack: self.cloudstack.clone(),
+            })
+            .await?;
+        Ok(report)
+    }
+
+    /// The plan of `window`, Traffic Sentinel's answer to it and the number
+    /// of requests that took.
+    async fn plan_and_fetch(
+        &self,
+        window: CollectionWindow,
+    ) -> Result<(QueryPlan, TrafficAnswer, u64), StoreError> {
+        let plan = QueryPlan::new(self.ledger, self.zone, window, self.schedule.get_grid())
+            .map_err(StoreError::Plan)?;
+        if plan.queries().is_empty() {
+            return Ok((plan, TrafficAnswer::new(), 0));
+        }
+        let (answer, requests) = self
+            .source
+            .fetch(plan.queries())
+            .await
+            .map_err(|error| StoreError::Traffic(Box::new(error)))?;
+        Ok((plan, answer, requests))
+    }
+
+    /// Recollects the billed windows inside `[from, until)` from the current
+    /// log and a fresh answer (DESIGN §10): per window, one transaction
+    /// replaces its records and anomalies, updates its ownership digest and
+    /// stores signed per-account adjustments; a window that comes out the
+    /// same stores nothing. `on_window` hears of each window.
+    ///
+    /// # Errors
+    ///
+    /// Before anything is restated: [`StoreError::RestateRange`] when `from`
+    /// or `until` is off the grid, after the zone's checkpoint, or cuts a
+    /// billed window. Then [`StoreError::Window`] for the first window that
+    /// fails (it stays as it was; earlier ones stay restated).
+    pub async fn restate(
+        &self,
+        from: OffsetDateTime,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+        mut on_window: impl FnMut(&WindowReport),
+    ) -> Result<CollectSummary, StoreError> {
+        let refuse = |reason: String| StoreError::RestateRange {
+            zone: self.zone.clone(),
+            reason,
+        };
+        let grid = self.schedule.get_grid();
+        if from >= until {
+            return Err(refuse(format!(
+                "--from {} is not before --until {}",
+                show(from),
+                show(until)
+            )));
+        }
+        for (name, at) in [("--from", from), ("--until", until)] {
+            if !grid.holds(at) {
+                return Err(refuse(format!(
+                    "{name} {} is not on the {} s grid",
+                    show(at),
+                    grid.seconds()
+                )));
+            }
+        }
+        let checkpoint = self.store.checkpoint(self.zone).await?;
+        match checkpoint {
+            Some(checkpoint) if until <= checkpoint => {}
+            Some(checkpoint) => {
+                return Err(refuse(format!(
+                    "--until {} is after the zone's checkpoint {}: only billed windows are restated",
+                    show(until),
+                    show(checkpoint)
+                )));
+            }
+            None => return Err(refuse("the zone has no billed window".to_owned())),
+        }
+        let mut windows = Vec::new();
+        let mut cut = None;
+        self.store
+            .billed_windows(self.zone, |billed| {
+                let w = billed.window;
+                if w.start() >= from && w.end() <= until {
+                    windows.push(w);
+                } else if w.start() < until && w.end() > from {
+                    cut = Some(w);
+                    return ControlFlow::Break(());
+                }
+                ControlFlow::Continue(())
+            })
+            .await?;
+        if let Some(w) = cut {
+            return Err(refuse(format!(
+                "billed window {}..{} is cut by the range; give bounds at window boundaries",
+                show(w.start()),
+                show(w.end())
+            )));
+        }
+        let mut summary = CollectSummary::default();
+        for window in windows {
+            let report =
+                self.restate_window(window, now)
+                    .await
+                    .map_err(|source| StoreError::Window {
+                        zone: self.zone.clone(),
+                        window,
+                        committed: summary.windows,
+                        source: Box::new(source),
+                    })?;
+            summary.add(&report);
+            on_window(&report);
+        }
+        Ok(summary)
+    }
+
+    async fn restate_window(
+        &self,
+        window: CollectionWindow,
+        now: OffsetDateTime,
+    ) -> Result<WindowReport, StoreError> {
+        let (plan, answer, requests) = self.plan_and_fetch(window).await?;
+        let outcome = plan.join(&answer).map_err(StoreError::Plan)?;
+        let mut report = window_report(&plan, &outcome, requests, true);
+        let restated = self
+            .store
+            .restate_window(&RestateCommit {
+                zone: self.zone.clone(),
+                window,
+                records: outcome.records,
+                anomalies: anomaly_rows(&outcome.anomalies),
+                ownership_digest: *outcome.ownership_digest.as_bytes(),
+                stats: WindowStats {
+                    ips: report.ips,
+                    requests,
+                },
+                restated_at: now,
+                cloudstack: self.cloudstack.clone(),
+            })
+            .await?;
+        report.changed = matches!(restated, RestateOutcome::Restated { .. });
+        Ok(report)
+    }
+}
+
+/// The report of a joined window.
+fn window_report(
+    plan: &QueryPlan,
+    outcome: &usage_correlator::CycleOutcome,
+    requests: u64,
+    changed: bool,
+) -> WindowReport {
+    let (sent, received) = outcome
+        .records
+        .iter()
+        .fold((0_u64, 0_u64), |(s, r), record| {
+            (
+                s.saturating_add(record.bytes_sent),
+                r.saturating_add(record.bytes_received),
+            )
+        });
+    WindowReport {
+        window: plan.window(),
+        ips: plan.ip_count() as u64,
+        requests,
+        records: outcome.records.len() as u64,
+        bytes_sent: sent,
+        bytes_received: received,
+        anomalies: outcome.anomalies.clone(),
+        changed,
+    }
+}
+
+/// The anomalies as the store keeps them: one per `(kind, event id)`.
+fn anomaly_rows(anomalies: &[Anomaly]) -> Vec<AnomalyRow> {
+    let mut rows: Vec<AnomalyRow> = Vec::with_capacity(anomalies.len());
+    let mut seen = std::collections::HashSet::new();
+    for anomaly in anomalies {
+        let kind = anomaly.kind.as_str();
+        if !seen.insert((kind, anomaly.event.id)) {
+            continue;
+        }
+        rows.push(AnomalyRow {
+            kind: kind.to_owned(),
+            event_id: anomaly.event.id,
+            other_event_id: anomaly.other.as_ref().map(|other| other.id),
+            detail: anomaly.to_string(),
+        });
+    }
+    rows
+}
+
+/// An instant as RFC 3339 in UTC.
+fn show(at: OffsetDateTime) -> String {
+    at.checked_to_offset(time::UtcOffset::UTC)
+        .and_then(|utc| {
+            utc.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| at.to_string())
+}
