@@ -58,6 +58,13 @@ pub(crate) enum Command {
     /// Print one row per zone: checkpoint, windows, records, anomalies and
     /// when it was last collected; read-only.
     Status(StatusArgs),
+    /// The long-running collector: collects every configured zone on a
+    /// timer, as CloudStack's direct.network.stats.interval does.
+    ///
+    /// The configuration is TOML (see docs/run.md); it and the events source
+    /// are re-read every pass. SIGINT or SIGTERM stops it: the window in
+    /// progress stores nothing, and the process exits 0.
+    Run(RunArgs),
     /// Read sFlow datagrams out of pcap/pcapng captures and write the flows
     /// CSV (the emulator's history) to standard output.
     ///
@@ -302,6 +309,25 @@ pub(crate) struct ReportArgs {
     /// Output format.
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = Format::Table)]
     pub(crate) format: Format,
+}
+
+/// Flags of `run`.
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// The TOML configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: PathBuf,
+    /// One pass, then exit: 0 when every zone succeeded, 1 otherwise.
+    #[arg(long)]
+    pub(crate) once: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics; the first line on
+    /// standard output says where.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) metrics_listen: Option<std::net::SocketAddr>,
+    /// Bill zones with settings other than those they were billed with; the
+    /// change applies from the next window.
+    #[arg(long)]
+    pub(crate) accept_changed_settings: bool,
 }
 
 /// Flags of `status`.

@@ -428,7 +428,7 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 }
 
 /// Ctrl-C, and SIGTERM on Unix.
-struct Interrupt {
+pub(crate) struct Interrupt {
     #[cfg(unix)]
     terminate: tokio::signal::unix::Signal,
     #[cfg(unix)]
@@ -437,7 +437,7 @@ struct Interrupt {
 
 impl Interrupt {
     /// Installs the handlers; must run inside the runtime.
-    fn new() -> Result<Interrupt, CliError> {
+    pub(crate) fn new() -> Result<Interrupt, CliError> {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
@@ -457,7 +457,7 @@ impl Interrupt {
     }
 
     /// Waits for the first signal.
-    async fn wait(&mut self) {
+    pub(crate) async fn wait(&mut self) {
         #[cfg(unix)]
         {
             tokio::select! {

@@ -119,6 +119,13 @@ pub(crate) enum CliError {
     /// Captures that could not be read (the others' flows were written).
     #[error("{} capture(s) could not be read: {}", .0.len(), .0.join(", "))]
     Captures(Vec<String>),
+    /// The `run` configuration could not be read (one line naming the
+    /// file, the line and the key).
+    #[error("{0}")]
+    Config(String),
+    /// A `run --once` pass in which zones failed.
+    #[error("{0} zone(s) failed in this pass")]
+    PassFailed(usize),
     /// A flag's value was refused after parsing (the message never shows a
     /// password).
     #[error("{0}")]
@@ -139,6 +146,7 @@ impl CliError {
             | CliError::ZoneIncludedAndExcluded(_)
             | CliError::FromNotBeforeUntil { .. }
             | CliError::BadValue(_)
+            | CliError::Config(_)
             | CliError::Correlator(
                 usage_correlator::Error::UntilNotSettled { .. }
                 | usage_correlator::Error::MaxWindowBelowGrid { .. }

@@ -10,11 +10,10 @@ mod collect;
 mod commands;
 mod demo;
 mod error;
-#[allow(dead_code)] // Wired by the `run` command.
 mod metrics;
 mod progress;
 mod report;
-#[allow(dead_code)] // Wired by the `run` command.
+mod run;
 mod run_config;
 mod sflow_import;
 mod units;
@@ -86,6 +85,7 @@ fn run(command: &Command) -> Result<(), CliError> {
         Command::Plan(args) => commands::plan(args),
         Command::Report(args) => commands::report(args),
         Command::Status(args) => commands::status(args),
+        Command::Run(args) => run::run(args),
         Command::SflowImport(args) => sflow_import::run(args),
     }
 }

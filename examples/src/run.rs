@@ -1,0 +1,268 @@
+//! `run`: the long-running collector (DESIGN §12). Every pass re-reads the
+//! configuration and the events source and collects each monitor's zone up
+//! to now minus the lag; zones are independent.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+use traffic_sentinel_client::{MonitorConfig, TrafficSentinelClient};
+use usage_correlator::{OwnershipLedger, Schedule};
+use usage_model::Grid;
+use usage_store::{CloudStackPosting, Collection, OpenMode, Store, StoreTarget};
+
+use crate::cli::RunArgs;
+use crate::collect::{Sentinel, read_env};
+use crate::commands::{Interrupt, load_ledger, runtime, write_stdout};
+use crate::error::CliError;
+use crate::metrics::{Metrics, serve};
+use crate::progress::Progress;
+use crate::run_config::{MonitorSection, MonitorSource, RunConfig};
+use crate::units::format_time;
+
+/// `run`: passes on a timer (or one with `--once`) until SIGINT/SIGTERM.
+///
+/// # Errors
+///
+/// [`CliError::Config`] for a configuration that cannot be read (exit 2);
+/// [`CliError::PassFailed`] when `--once` and a zone failed (exit 1);
+/// [`CliError::Setup`] for the runtime, signals or the metrics address.
+pub(crate) fn run(args: &RunArgs) -> Result<(), CliError> {
+    let config = RunConfig::load(&args.config).map_err(|e| CliError::Config(e.to_string()))?;
+    runtime()?.block_on(async {
+        let mut interrupt = Interrupt::new()?;
+        let metrics = Arc::new(Metrics::new(config.monitors.iter().map(|m| &m.zone)));
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let server = match args.metrics_listen {
+            Some(addr) => Some(start_metrics(addr, &metrics, stop_rx.clone()).await?),
+            None => None,
+        };
+        let mut config = config;
+        let result = loop {
+            let pass = pass(&config, &metrics, args.accept_changed_settings);
+            let failed = tokio::select! {
+                failed = pass => failed,
+                () = interrupt.wait() => {
+                    tracing::info!("interrupted: the window in progress stored nothing");
+                    break Ok(());
+                }
+            };
+            if args.once {
+                break if failed == 0 {
+                    Ok(())
+                } else {
+                    Err(CliError::PassFailed(failed))
+                };
+            }
+            tokio::select! {
+                () = tokio::time::sleep(config.interval) => {}
+                () = interrupt.wait() => break Ok(()),
+            }
+            // A changed configuration applies from the next pass; one that no
+            // longer loads leaves the last good one in force.
+            match RunConfig::load(&args.config) {
+                Ok(next) => config = next,
+                Err(error) => tracing::error!("{error}; keeping the last good configuration"),
+            }
+        };
+        let _ = stop_tx.send(true);
+        if let Some(server) = server {
+            server.stopped().await;
+        }
+        result
+    })
+}
+
+/// Serves the metrics and prints where.
+async fn start_metrics(
+    addr: SocketAddr,
+    metrics: &Arc<Metrics>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<crate::metrics::MetricsServer, CliError> {
+    let shutdown = async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    };
+    let server = serve(addr, Arc::clone(metrics), shutdown)
+        .await
+        .map_err(|source| CliError::Setup {
+            what: "the metrics listener",
+            source,
+        })?;
+    write_stdout(format!("metrics on http://{}/metrics\n", server.local_addr()).as_bytes())?;
+    Ok(server)
+}
+
+/// One pass over every zone; the number of zones that failed.
+async fn pass(config: &RunConfig, metrics: &Metrics, accept_changed: bool) -> usize {
+    let ledger = match read_events(config) {
+        Ok(ledger) => ledger,
+        Err(error) => {
+            tracing::error!("events: {error}");
+            for monitor in &config.monitors {
+                metrics.collect_failed(&monitor.zone);
+            }
+            return config.monitors.len();
+        }
+    };
+    let store = match open_store(config).await {
+        Ok(store) => store,
+        Err(error) => {
+            tracing::error!("store: {error}");
+            for monitor in &config.monitors {
+                metrics.collect_failed(&monitor.zone);
+            }
+            return config.monitors.len();
+        }
+    };
+    let mut failed = 0;
+    for monitor in &config.monitors {
+        let zone = &monitor.zone;
+        match zone_pass(config, monitor, &ledger, &store, metrics, accept_changed).await {
+            Ok(()) => {}
+            Err(error) => {
+                failed += 1;
+                metrics.collect_failed(zone);
+                tracing::error!("zone {zone}: {error}; retried next pass");
+            }
+        }
+        if let Ok(Some(checkpoint)) = store.checkpoint(zone).await {
+            metrics.set_checkpoint(zone, checkpoint);
+        }
+    }
+    store.close().await;
+    failed
+}
+
+/// The ownership ledger of the events source, with the excluded accounts.
+fn read_events(config: &RunConfig) -> Result<OwnershipLedger, CliError> {
+    if config.events_from_cloudstack() {
+        return Err(CliError::BadValue(
+            "events from CloudStack's database are read by `collect --events mysql://…`; give `run` an events file".to_owned(),
+        ));
+    }
+    load_ledger(Path::new(&config.events), &config.exclude_accounts)
+}
+
+async fn open_store(config: &RunConfig) -> Result<Store, CliError> {
+    let mut target = StoreTarget::parse(&config.db)?;
+    if let Some(var) = &config.db_password_env {
+        target = target.with_password(read_env(var, "db_password_env")?)?;
+    }
+    Ok(Store::open(&target, OpenMode::ReadWrite).await?)
+}
+
+/// Collects one zone up to now minus the lag.
+async fn zone_pass(
+    config: &RunConfig,
+    monitor: &MonitorSection,
+    ledger: &OwnershipLedger,
+    store: &Store,
+    metrics: &Metrics,
+    accept_changed: bool,
+) -> Result<(), CliError> {
+    let zone = &monitor.zone;
+    if !ledger.has_zone(zone) {
+        return Err(CliError::UnknownZone {
+            zone: zone.clone(),
+            source_name: format!("events {}", config.events),
+            known: ledger.zones().cloned().collect(),
+        });
+    }
+    let grid = Grid::from_seconds(u64::from(monitor.granularity))
+        .map_err(|e| CliError::BadValue(format!("zone {zone}: {e}")))?;
+    let time_zone = server_time_zone(monitor)?;
+    let MonitorSource::Url(url) = &monitor.source else {
+        return Err(CliError::BadValue(format!(
+            "zone {zone}: url = \"cloudstack\" needs events from CloudStack's database"
+        )));
+    };
+    let include: Vec<String> = monitor
+        .include_zones
+        .iter()
+        .map(|z| z.as_str().to_owned())
+        .collect();
+    let exclude: Vec<String> = monitor
+        .exclude_zones
+        .iter()
+        .map(|z| z.as_str().to_owned())
+        .collect();
+    let mut builder = MonitorConfig::builder(url.as_str())
+        .include_zones(include.iter().cloned())
+        .exclude_zones(exclude.iter().cloned())
+        .server_time_zone(time_zone.clone())
+        .granularity(grid);
+    if let Some(timeout) = monitor.timeout {
+        builder = builder.total_timeout(timeout);
+    }
+    if let Some(retries) = monitor.retries {
+        builder = builder.retries(retries);
+    }
+    if let Some(credentials) = &monitor.credentials {
+        builder = builder.credentials(
+            credentials.user.clone(),
+            read_env(&credentials.password_env, "password_env")?,
+        );
+    }
+    let source = Sentinel(
+        TrafficSentinelClient::new(builder.build().map_err(CliError::Monitor)?)
+            .map_err(CliError::Monitor)?,
+    );
+    let schedule = Schedule::new()
+        .grid(grid)
+        .settle_lag(config.lag)
+        .max_window(config.max_window);
+    let mut excluded: Vec<&str> = config.exclude_accounts.iter().map(|a| a.as_str()).collect();
+    excluded.sort_unstable();
+    excluded.dedup();
+    let settings = vec![
+        ("granularity".to_owned(), grid.seconds().to_string()),
+        ("include_zones".to_owned(), include.join(",")),
+        ("exclude_zones".to_owned(), exclude.join(",")),
+        ("server_time_zone".to_owned(), time_zone.to_string()),
+        ("exclude_accounts".to_owned(), excluded.join(",")),
+    ];
+    let posting = monitor.cloudstack_host_id.map(|host_id| CloudStackPosting {
+        host_id,
+        cloud_database: "cloud".to_owned(),
+    });
+    let collection = Collection::new(store, ledger, &source, zone)
+        .schedule(schedule)
+        .settings(settings)
+        .cloudstack(posting);
+    collection.check_settings(accept_changed).await?;
+    for late in collection.check_late_events().await? {
+        eprintln!("warning: {}", late.detail);
+    }
+    let mut progress = Progress::new();
+    let summary = collection
+        .collect(monitor.from, None, OffsetDateTime::now_utc(), |report| {
+            progress.window_done(report);
+            metrics.window_committed(
+                zone,
+                report.bytes_sent,
+                report.bytes_received,
+                report.anomalies.len() as u64,
+            );
+        })
+        .await;
+    progress.finish();
+    let summary = summary?;
+    if let Some(checkpoint) = summary.checkpoint {
+        tracing::info!(
+            "zone {zone}: {} window(s) up to {}",
+            summary.windows,
+            format_time(checkpoint)
+        );
+    }
+    Ok(())
+}
+
+/// The monitor's server time zone as the client takes it.
+fn server_time_zone(monitor: &MonitorSection) -> Result<usage_model::ServerTimeZone, CliError> {
+    match &monitor.server_time_zone {
+        crate::run_config::ServerTimeZone::Offset(offset) => Ok((*offset).into()),
+        crate::run_config::ServerTimeZone::Named(name) => usage_model::ServerTimeZone::named(name)
+            .map_err(|e| CliError::BadValue(format!("zone {}: {e}", monitor.zone))),
+    }
+}
