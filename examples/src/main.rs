@@ -9,6 +9,7 @@ mod cli;
 mod collect;
 mod commands;
 mod demo;
+mod emulate;
 mod error;
 #[allow(dead_code)] // Wired by the `run` command.
 mod metrics;
