@@ -141,8 +141,12 @@ struct Emulate {
 
 impl Emulate {
     fn start(granularity: u32, extra: &[&str]) -> Emulate {
+        Emulate::start_with(binary(), granularity, extra)
+    }
+
+    fn start_with(mut command: Command, granularity: u32, extra: &[&str]) -> Emulate {
         let seconds = granularity.to_string();
-        let mut child = binary()
+        let mut child = command
             .args([
                 "emulate",
                 "--listen",
@@ -648,4 +652,127 @@ fn a_source_is_required_and_ingest_flags_need_sflow_listen() {
         )),
         "{stderr}"
     );
+}
+
+/// One raw `POST /inmsf/Query` of `script`, with `authorization` (a header
+/// value) if any; the status code and the body.
+fn post_script(url: &str, script: &str, authorization: Option<&str>) -> (u16, String) {
+    let encoded: String = url::form_urlencoded::byte_serialize(script.as_bytes()).collect();
+    let body = format!("script={encoded}&authenticate=basic&resultFormat=txt");
+    let addr = url.strip_prefix("http://").unwrap();
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let authorization = authorization
+        .map(|value| format!("Authorization: {value}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "POST /inmsf/Query HTTP/1.1\r\nHost: {addr}\r\n{authorization}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, text) = response.split_once("\r\n\r\n").unwrap();
+    (head[9..12].parse().unwrap(), text.to_owned())
+}
+
+#[test]
+fn zones_time_zone_and_credentials_apply_to_the_sflow_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let zones = dir.path().join("zones.txt");
+    std::fs::write(
+        &zones,
+        "# guests\n203.0.113.0/24,GUEST\n2001:db8:10::/48,GUEST\n",
+    )
+    .unwrap();
+    let emulate = {
+        let zones = zones.to_str().unwrap();
+        let mut command = binary();
+        command.env("TS_PASSWORD", "s3cret");
+        let args = [
+            "--zones",
+            zones,
+            "--default-zone",
+            "INTERNET",
+            "--server-time-zone",
+            "Asia/Kolkata",
+            "--user",
+            "billing",
+            "--password-env",
+            "TS_PASSWORD",
+        ];
+        Emulate::start_with(command, 60, &args)
+    };
+    let began = OffsetDateTime::now_utc();
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for datagram in encoded_datagrams() {
+        socket.send_to(&datagram, emulate.sflow).unwrap();
+    }
+    let expected = estimate(&encoded_datagrams());
+    let (start, end) = span(emulate.grid, began, OffsetDateTime::now_utc());
+    // CloudStack's script in the server's local time (+05:30), guests' bytes
+    // to and from INTERNET; 203.0.113.10 ↔ 192.0.2.1 both ways.
+    let guest = ip("203.0.113.10");
+    let ist = UtcOffset::from_hms(5, 30, 0).unwrap();
+    let script =
+        traffic_sentinel_emulator::cloudstack_script(&[guest], &["INTERNET"], &[], start, end, ist);
+    assert_eq!(post_script(&emulate.url, &script, None).0, 401);
+    let credentials = format!("Basic {}", base64_encode(b"billing:s3cret"));
+    let deadline = Instant::now() + StdDuration::from_secs(10);
+    let want = format!("{guest},{},{}\n", expected[&guest].0, expected[&guest].1);
+    loop {
+        let (status, body) = post_script(&emulate.url, &script, Some(&credentials));
+        assert_eq!(status, 200, "{body}");
+        if body == want {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{body:?} is not {want:?}");
+        std::thread::sleep(StdDuration::from_millis(20));
+    }
+    // Read in UTC, the same interval is five and a half hours off: nothing.
+    let utc = traffic_sentinel_emulator::cloudstack_script(
+        &[guest],
+        &["INTERNET"],
+        &[],
+        start,
+        end,
+        UtcOffset::UTC,
+    );
+    assert_eq!(
+        post_script(&emulate.url, &utc, Some(&credentials)),
+        (200, String::new())
+    );
+    // Between guests is not INTERNET traffic.
+    let guests_only = traffic_sentinel_emulator::cloudstack_script(
+        &[ip("203.0.113.11")],
+        &["GUEST"],
+        &[],
+        start,
+        end,
+        ist,
+    );
+    let (_, body) = post_script(&emulate.url, &guests_only, Some(&credentials));
+    assert_eq!(body, "");
+}
+
+/// Standard base64 with padding (RFC 4648 §4).
+fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for k in 0..4 {
+            if k <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * k) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
