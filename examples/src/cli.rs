@@ -39,10 +39,13 @@ pub(crate) enum Command {
     /// temporary database, prints per-account usage and checks that the bytes
     /// billed equal the bytes of owned buckets the emulator holds.
     Demo(DemoArgs),
-    /// Serve the Traffic Sentinel query protocol over a flows CSV file.
+    /// Serve the Traffic Sentinel query protocol over a flows CSV file
+    /// and/or sFlow datagrams received over UDP.
     ///
-    /// The first line on standard output is `listening on http://IP:PORT`.
-    /// Runs until interrupted.
+    /// The first line on standard output is `listening on http://IP:PORT`;
+    /// with --sflow-listen, the second is `sflow on udp://IP:PORT`. Runs
+    /// until interrupted (SIGINT or SIGTERM); the open sFlow bucket is then
+    /// recorded to --record.
     Emulate(EmulateArgs),
     /// Collect usage from Traffic Sentinel into a store.
     ///
@@ -116,19 +119,57 @@ pub(crate) struct DemoArgs {
 
 /// Flags of `emulate`.
 #[derive(Debug, Args)]
+#[command(group(
+    clap::ArgGroup::new("history_source")
+        .args(["flows", "sflow_listen"])
+        .required(true)
+        .multiple(true)
+))]
 pub(crate) struct EmulateArgs {
     /// Flow history: CSV with header time,ipsource,ipdestination,sourcezone,destinationzone,bytes.
     #[arg(long, value_name = "FILE")]
-    pub(crate) flows: PathBuf,
+    pub(crate) flows: Option<PathBuf>,
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub(crate) listen: SocketAddr,
-    /// Bucket size of the served history, in seconds.
+    /// Bucket size of the served history, in seconds (it must divide a day).
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) granularity: u32,
     /// UTC offset of the emulated server's local time, used to read query intervals.
     #[arg(long, value_name = "±HH:MM", default_value = "+00:00", value_parser = parse_utc_offset, allow_hyphen_values = true)]
     pub(crate) server_utc_offset: UtcOffset,
+    /// IANA time zone of the emulated server's local time (e.g.
+    /// Europe/Berlin), with its daylight-saving changes; instead of
+    /// --server-utc-offset.
+    #[arg(long, value_name = "NAME", value_parser = crate::emulate::parse_server_time_zone, conflicts_with = "server_utc_offset")]
+    pub(crate) server_time_zone: Option<ServerTimeZone>,
+    /// Require HTTP basic authentication as this user (with --password-env).
+    #[arg(long, value_name = "USER", requires = "password_env")]
+    pub(crate) user: Option<String>,
+    /// Name of the environment variable holding the password of --user.
+    #[arg(long, value_name = "VAR", requires = "user")]
+    pub(crate) password_env: Option<String>,
+    /// Receive sFlow v5 datagrams on this UDP address (port 6343 by
+    /// convention; port 0 picks one): each flow sample counts frame length ×
+    /// sampling rate bytes at the datagram's arrival time.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) sflow_listen: Option<SocketAddr>,
+    /// Zones of sFlow addresses: lines `cidr,zone` (IPv4 or IPv6), `#`
+    /// comments; the longest prefix wins.
+    #[arg(long, value_name = "FILE", requires = "sflow_listen")]
+    pub(crate) zones: Option<PathBuf>,
+    /// Zone of an sFlow address in no prefix of --zones.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "EXTERNAL",
+        requires = "sflow_listen"
+    )]
+    pub(crate) default_zone: String,
+    /// Append each closed sFlow bucket to this flows CSV (synced) and load
+    /// it at start, so a restart loses at most the bucket still open.
+    #[arg(long, value_name = "FILE", requires = "sflow_listen")]
+    pub(crate) record: Option<PathBuf>,
     /// Misbehave, for fault drills: 5xx (status 503), status=CODE (400-599),
     /// drop (close mid-body), truncate (cut before the sentinel), garbage (a
     /// line that is not a row), html (an HTML error page), empty (an empty
@@ -388,7 +429,7 @@ mod tests {
         let Command::Emulate(a) = parse(&["emulate", "--flows", "f.csv"]).unwrap() else {
             panic!()
         };
-        assert_eq!(a.flows, PathBuf::from("f.csv"));
+        assert_eq!(a.flows, Some(PathBuf::from("f.csv")));
         assert_eq!(a.listen, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(a.granularity, 60);
         assert_eq!(a.server_utc_offset, UtcOffset::UTC);
@@ -436,7 +477,10 @@ mod tests {
         assert_eq!(a.listen, "[::1]:0".parse().unwrap());
         assert_eq!(a.granularity, 300);
         assert_eq!(a.server_utc_offset, offset!(-08:00));
-        assert!(parse(&["emulate"]).is_err(), "--flows is required");
+        assert!(
+            parse(&["emulate"]).is_err(),
+            "--flows or --sflow-listen is required"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use time::OffsetDateTime;
 use traffic_sentinel_client::{MonitorConfig, MonitorConfigBuilder};
-use traffic_sentinel_emulator::{Emulator, EmulatorOptions, Fault, FlowHistory, FlowReader};
+
 use usage_correlator::{LedgerOptions, OwnershipLedger, QueryPlan, Schedule};
 use usage_model::{AccountId, EventReader, Grid, ZoneId};
 
@@ -28,57 +28,9 @@ pub(crate) fn demo(args: &DemoArgs) -> Result<(), CliError> {
     crate::demo::run(args)
 }
 
-/// `emulate`: serves the Traffic Sentinel protocol over a flows file until
-/// interrupted (Ctrl-C or SIGTERM), then shuts down cleanly.
-///
-/// # Errors
-///
-/// [`CliError::OpenInput`] or [`CliError::Flows`] for the flows file (nothing
-/// is served); [`CliError::Emulator`] when the address cannot be bound;
-/// [`CliError::Setup`] when the runtime or signal handlers cannot be set up.
+/// `emulate`: as [`crate::emulate::run`].
 pub(crate) fn emulate(args: &EmulateArgs) -> Result<(), CliError> {
-    // One delay may combine with one other fault; a second of either kind
-    // would silently replace the first.
-    let delays = args
-        .fault
-        .iter()
-        .filter(|f| matches!(f, Fault::Delay(_)))
-        .count();
-    if delays > 1 || args.fault.len() - delays > 1 {
-        return Err(CliError::BadValue(format!(
-            "--fault given {} times: at most one delay=DUR and one other fault combine",
-            args.fault.len()
-        )));
-    }
-    let history = load_history(&args.flows, args.granularity)?;
-    tracing::info!(
-        flows = history.flow_count(),
-        addresses = history.ips().len(),
-        bytes = history.total_bytes(),
-        "flow history loaded"
-    );
-    let options = EmulatorOptions::new().server_utc_offset(args.server_utc_offset);
-    runtime()?.block_on(async {
-        // Handlers first: a signal right after the first line must not kill
-        // the process uncleanly.
-        let mut interrupt = Interrupt::new()?;
-        let emulator = Emulator::start(args.listen, history, options)
-            .await
-            .map_err(CliError::Emulator)?;
-        for &fault in &args.fault {
-            emulator
-                .faults()
-                .set(fault, args.fault_times)
-                .map_err(CliError::Emulator)?;
-            tracing::warn!(?fault, times = ?args.fault_times, "fault injected");
-        }
-        write_stdout(format!("listening on http://{}\n", emulator.local_addr()).as_bytes())?;
-        interrupt.wait().await;
-        let served = emulator.requests_served();
-        emulator.shutdown().await;
-        tracing::info!("interrupted after serving {served} query request(s)");
-        Ok(())
-    })
+    crate::emulate::run(args)
 }
 
 /// `plan`: prints, for each window, the query plan and every request (its
@@ -335,29 +287,6 @@ pub(crate) fn load_ledger(
         path.display()
     );
     Ok(ledger)
-}
-
-/// The flow history of the flows file in buckets of `granularity`, streamed
-/// from the file; all or nothing.
-///
-/// # Errors
-///
-/// [`CliError::OpenInput`] when the file cannot be opened;
-/// [`CliError::Flows`] naming the first bad line and field, or a bad
-/// granularity or byte total.
-fn load_history(path: &Path, granularity: u32) -> Result<FlowHistory, CliError> {
-    let flows_error = |source| CliError::Flows {
-        path: path.to_owned(),
-        source,
-    };
-    let granularity = usage_model::Grid::from_seconds(u64::from(granularity))
-        .map_err(|err| flows_error(err.into()))?;
-    let mut flows = UntilError::new(FlowReader::new(open_input("flows", path)?));
-    let history = FlowHistory::new(granularity, &mut flows);
-    if let Some(source) = flows.error {
-        return Err(flows_error(source));
-    }
-    history.map_err(flows_error)
 }
 
 /// Refuses billing settings that can never bill anything: a Traffic

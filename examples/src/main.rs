@@ -9,6 +9,7 @@ mod cli;
 mod collect;
 mod commands;
 mod demo;
+mod emulate;
 mod error;
 mod metrics;
 mod progress;

@@ -104,7 +104,7 @@ fn import(
 }
 
 /// The zone map of `--zones` (empty without it) with `--default-zone`.
-fn zone_map(path: Option<&Path>, default_zone: &str) -> Result<ZoneMap, CliError> {
+pub(crate) fn zone_map(path: Option<&Path>, default_zone: &str) -> Result<ZoneMap, CliError> {
     let default_zone: ZoneName = default_zone
         .parse()
         .map_err(|e: sflow::Error| CliError::BadValue(format!("--default-zone: {e}")))?;

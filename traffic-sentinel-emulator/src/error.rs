@@ -1,5 +1,6 @@
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 /// Everything that can go wrong in this crate.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +104,37 @@ pub enum Error {
     /// The listening socket could not be set up.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The record file of sFlow ingest holds a bad line (or a bad header);
+    /// nothing of it was loaded and it was left as it is.
+    #[error("record file {path}: {source}")]
+    RecordLine {
+        /// The record file.
+        path: PathBuf,
+        /// The first bad line, by number and field.
+        #[source]
+        source: Box<Error>,
+    },
+
+    /// The record file of sFlow ingest could not be opened, read or repaired.
+    #[error("record file {path}: {source}")]
+    RecordFile {
+        /// The record file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The UDP socket for sFlow datagrams could not be set up.
+    #[error("cannot receive sflow on udp {addr}: {source}")]
+    SflowListen {
         /// The address asked for.
         addr: SocketAddr,
         /// The underlying error.

@@ -7,7 +7,51 @@ use usage_model::ServerTimeZone;
 use crate::answer_writer::Line;
 use crate::error::Error;
 use crate::history::FlowHistory;
+use crate::history_snapshot::HistorySnapshot;
 use crate::script::{Script, TopN, parse_script};
+use crate::zone_filter::ZoneFilter;
+
+/// What a script is run over: a history, or a snapshot of several.
+pub(crate) trait TopNSource {
+    /// TS's `Query.topN` over the addresses `ips` (see [`FlowHistory::top_n`]).
+    fn top_n(
+        &self,
+        ips: &[IpAddr],
+        side: usage_model::Side,
+        zones: &ZoneFilter,
+        start: time::OffsetDateTime,
+        end: time::OffsetDateTime,
+        n: usize,
+    ) -> Vec<(IpAddr, u64)>;
+}
+
+impl TopNSource for FlowHistory {
+    fn top_n(
+        &self,
+        ips: &[IpAddr],
+        side: usage_model::Side,
+        zones: &ZoneFilter,
+        start: time::OffsetDateTime,
+        end: time::OffsetDateTime,
+        n: usize,
+    ) -> Vec<(IpAddr, u64)> {
+        FlowHistory::top_n(self, ips, side, zones, start, end, n)
+    }
+}
+
+impl TopNSource for HistorySnapshot {
+    fn top_n(
+        &self,
+        ips: &[IpAddr],
+        side: usage_model::Side,
+        zones: &ZoneFilter,
+        start: time::OffsetDateTime,
+        end: time::OffsetDateTime,
+        n: usize,
+    ) -> Vec<(IpAddr, u64)> {
+        HistorySnapshot::top_n(self, ips, side, zones, start, end, n)
+    }
+}
 
 /// Answers `script` over `history` as Traffic Sentinel would, reading the
 /// script's interval strings on the server's clock (`server_time_zone`: a
@@ -71,7 +115,7 @@ pub fn answer_script(
 ///
 /// [`Error::Model`] when an interval's local time cannot be an instant.
 pub(crate) fn evaluate(
-    history: &FlowHistory,
+    history: &impl TopNSource,
     script: &Script,
     zone: &ServerTimeZone,
 ) -> Result<String, Error> {

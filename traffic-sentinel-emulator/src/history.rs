@@ -119,113 +119,86 @@ impl FlowHistory {
         granularity: Grid,
         flows: impl IntoIterator<Item = Flow>,
     ) -> Result<FlowHistory, Error> {
-        let g = i64::from(granularity.seconds());
+        let mut consolidation = Consolidation::default();
+        consolidation.add_flows(i64::from(granularity.seconds()), flows)?;
+        Ok(consolidation.finish(granularity))
+    }
 
-        let mut zone_names: Vec<String> = Vec::new();
-        let mut zone_ids: HashMap<String, u32> = HashMap::new();
-        let mut intern = |zone: &str| -> u32 {
-            if let Some(&id) = zone_ids.get(zone) {
-                return id;
-            }
-            // More than u32::MAX distinct zones cannot fit in memory anyway.
-            let id = u32::try_from(zone_names.len()).unwrap_or(u32::MAX);
-            zone_names.push(zone.to_owned());
-            zone_ids.insert(zone.to_owned(), id);
-            id
-        };
-
-        let mut buckets: HashMap<(IpAddr, Side, u32), Vec<(i64, u64)>> = HashMap::new();
-        let mut total_bytes: u64 = 0;
-        let mut flow_count = 0;
-        for (index, flow) in flows.into_iter().enumerate() {
-            total_bytes = total_bytes
-                .checked_add(flow.bytes)
-                .ok_or(Error::ByteOverflow {
-                    index,
-                    bytes: flow.bytes,
-                })?;
-            flow_count += 1;
-            let bucket = flow.time.unix_timestamp().div_euclid(g) * g;
-            let to_zone = intern(&flow.destinationzone);
-            let from_zone = intern(&flow.sourcezone);
-            // Addresses are canonical (DESIGN §4): `::ffff:192.0.2.1` is `192.0.2.1`.
-            buckets
-                .entry((flow.ipsource.to_canonical(), Side::Sent, to_zone))
-                .or_default()
-                .push((bucket, flow.bytes));
-            buckets
-                .entry((flow.ipdestination.to_canonical(), Side::Received, from_zone))
-                .or_default()
-                .push((bucket, flow.bytes));
+    /// This history with `flows` added: the same as building one history
+    /// from this one's flows and `flows` together, without the flows this
+    /// one was built from. Addresses are kept canonical.
+    ///
+    /// Runs in `O(p + f log f + s log s)` for `p` buckets kept here, `f` new
+    /// flows and `s` series (address, side, zone): about the cost of a
+    /// copy of this history when few flows are added. This is how a live
+    /// history takes in a closed bucket (DESIGN §13).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ByteOverflow`] when the bytes of this history and of `flows`
+    /// together do not fit in a `u64` (`index` counts within `flows`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use time::macros::datetime;
+    /// use traffic_sentinel_emulator::{Flow, FlowHistory, Side, ZoneFilter};
+    /// use usage_model::Grid;
+    ///
+    /// let flow = |minute: u8, bytes| Flow {
+    ///     time: datetime!(2026-11-01 10:00 UTC).replace_minute(minute).unwrap(),
+    ///     ipsource: "203.0.113.7".parse().unwrap(),
+    ///     ipdestination: "198.51.100.1".parse().unwrap(),
+    ///     sourcezone: "INTERNAL".into(),
+    ///     destinationzone: "EXTERNAL".into(),
+    ///     bytes,
+    /// };
+    /// let history = FlowHistory::new(Grid::MINUTELY, [flow(0, 700)])?;
+    /// let grown = history.extended([flow(0, 50), flow(1, 25)])?;
+    /// let (start, end) = (datetime!(2026-11-01 10:00 UTC), datetime!(2026-11-01 10:01 UTC));
+    /// let external = ZoneFilter::any().include("EXTERNAL");
+    /// let ip = "203.0.113.7".parse()?;
+    /// assert_eq!(grown.bytes(ip, Side::Sent, &external, start, end), 750);
+    /// assert_eq!((grown.total_bytes(), grown.flow_count()), (775, 3));
+    /// assert_eq!(history.total_bytes(), 700);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn extended(&self, flows: impl IntoIterator<Item = Flow>) -> Result<FlowHistory, Error> {
+        let mut consolidation = Consolidation::default();
+        // Zones first, in order, so that their ids stay.
+        for name in &self.zone_names {
+            consolidation.intern(name);
         }
-
-        let mut keys: Vec<(IpAddr, Side, u32)> = buckets.keys().copied().collect();
-        keys.sort_unstable();
-        let mut series = Vec::with_capacity(keys.len());
-        let mut points = Vec::new();
-        let mut ips: Vec<IpAddr> = Vec::new();
-        let mut sides = Vec::new();
-        for key in keys {
-            let (ip, side, zone) = key;
-            let Some(mut entries) = buckets.remove(&key) else {
-                continue;
-            };
-            // Keys are sorted by address, then side, then zone: a new address
-            // opens its sent series, its first received series closes them.
-            if ips.last() != Some(&ip) {
-                if !ips.is_empty() {
-                    sides.resize(2 * ips.len(), series.len());
-                }
-                ips.push(ip);
-                sides.push(series.len());
-            }
-            if side == Side::Received && sides.len() < 2 * ips.len() {
-                sides.push(series.len());
-            }
-            entries.sort_unstable_by_key(|&(bucket, _)| bucket);
-            let start = points.len();
-            let mut cumulative: u64 = 0;
-            for (bucket_start, bytes) in entries {
-                // Bounded by `total_bytes`, which did not overflow.
-                cumulative = cumulative.saturating_add(bytes);
-                let same_bucket = points.len() > start
-                    && points
-                        .last()
-                        .is_some_and(|p: &Point| p.bucket_start == bucket_start);
-                match points.last_mut() {
-                    Some(last) if same_bucket => last.cumulative = cumulative,
-                    _ => points.push(Point {
-                        bucket_start,
-                        cumulative,
-                    }),
+        for (k, &ip) in self.ips.iter().enumerate() {
+            for (offset, side) in [(0, Side::Sent), (1, Side::Received)] {
+                let (Some(&from), Some(&to)) = (
+                    self.sides.get(2 * k + offset),
+                    self.sides.get(2 * k + offset + 1),
+                ) else {
+                    continue;
+                };
+                for series in self.series.get(from..to).unwrap_or_default() {
+                    let points = self
+                        .points
+                        .get(series.start..series.end)
+                        .unwrap_or_default();
+                    let entries = consolidation
+                        .buckets
+                        .entry((ip, side, series.zone))
+                        .or_default();
+                    entries.reserve(points.len());
+                    let mut before = 0;
+                    for point in points {
+                        entries.push((point.bucket_start, point.cumulative - before));
+                        before = point.cumulative;
+                    }
                 }
             }
-            let (Some(first), Some(last)) = (points.get(start), points.last()) else {
-                continue;
-            };
-            series.push(Series {
-                zone,
-                start,
-                end: points.len(),
-                first: first.bucket_start,
-                last: last.bucket_start,
-                total: last.cumulative,
-            });
         }
-        sides.resize(2 * ips.len() + 1, series.len());
-        points.shrink_to_fit();
-        Ok(FlowHistory {
-            granularity: g,
-            grid: granularity,
-            zone_names,
-            zone_ids,
-            ips,
-            sides,
-            series,
-            points,
-            total_bytes,
-            flow_count,
-        })
+        consolidation.total_bytes = self.total_bytes;
+        consolidation.flow_count = self.flow_count;
+        consolidation.add_flows(self.granularity, flows)?;
+        Ok(consolidation.finish(self.grid))
     }
 
     /// The bucket length.
@@ -388,6 +361,130 @@ impl FlowHistory {
             sum = sum.saturating_add(bytes);
         }
         sum
+    }
+}
+
+/// Flows gathered per `(ip, side, zone)` as `(bucket start, bytes)`
+/// entries, before they are laid out as a [`FlowHistory`].
+#[derive(Default)]
+struct Consolidation {
+    zone_names: Vec<String>,
+    zone_ids: HashMap<String, u32>,
+    buckets: HashMap<(IpAddr, Side, u32), Vec<(i64, u64)>>,
+    total_bytes: u64,
+    flow_count: usize,
+}
+
+impl Consolidation {
+    /// The id of `zone`, given the next one when it is new.
+    fn intern(&mut self, zone: &str) -> u32 {
+        if let Some(&id) = self.zone_ids.get(zone) {
+            return id;
+        }
+        // More than u32::MAX distinct zones cannot fit in memory anyway.
+        let id = u32::try_from(self.zone_names.len()).unwrap_or(u32::MAX);
+        self.zone_names.push(zone.to_owned());
+        self.zone_ids.insert(zone.to_owned(), id);
+        id
+    }
+
+    /// Adds each flow to its sender's sent series and its receiver's
+    /// received series, in buckets of `g` seconds.
+    fn add_flows(&mut self, g: i64, flows: impl IntoIterator<Item = Flow>) -> Result<(), Error> {
+        for (index, flow) in flows.into_iter().enumerate() {
+            self.total_bytes =
+                self.total_bytes
+                    .checked_add(flow.bytes)
+                    .ok_or(Error::ByteOverflow {
+                        index,
+                        bytes: flow.bytes,
+                    })?;
+            self.flow_count += 1;
+            let bucket = flow.time.unix_timestamp().div_euclid(g) * g;
+            let to_zone = self.intern(&flow.destinationzone);
+            let from_zone = self.intern(&flow.sourcezone);
+            // Addresses are canonical (DESIGN §4): `::ffff:192.0.2.1` is `192.0.2.1`.
+            self.buckets
+                .entry((flow.ipsource.to_canonical(), Side::Sent, to_zone))
+                .or_default()
+                .push((bucket, flow.bytes));
+            self.buckets
+                .entry((flow.ipdestination.to_canonical(), Side::Received, from_zone))
+                .or_default()
+                .push((bucket, flow.bytes));
+        }
+        Ok(())
+    }
+
+    /// Lays the series out as prefix sums, addresses ascending.
+    fn finish(mut self, granularity: Grid) -> FlowHistory {
+        let mut keys: Vec<(IpAddr, Side, u32)> = self.buckets.keys().copied().collect();
+        keys.sort_unstable();
+        let mut series = Vec::with_capacity(keys.len());
+        let mut points = Vec::new();
+        let mut ips: Vec<IpAddr> = Vec::new();
+        let mut sides = Vec::new();
+        for key in keys {
+            let (ip, side, zone) = key;
+            let Some(mut entries) = self.buckets.remove(&key) else {
+                continue;
+            };
+            // Keys are sorted by address, then side, then zone: a new address
+            // opens its sent series, its first received series closes them.
+            if ips.last() != Some(&ip) {
+                if !ips.is_empty() {
+                    sides.resize(2 * ips.len(), series.len());
+                }
+                ips.push(ip);
+                sides.push(series.len());
+            }
+            if side == Side::Received && sides.len() < 2 * ips.len() {
+                sides.push(series.len());
+            }
+            entries.sort_unstable_by_key(|&(bucket, _)| bucket);
+            let start = points.len();
+            let mut cumulative: u64 = 0;
+            for (bucket_start, bytes) in entries {
+                // Bounded by `total_bytes`, which did not overflow.
+                cumulative = cumulative.saturating_add(bytes);
+                let same_bucket = points.len() > start
+                    && points
+                        .last()
+                        .is_some_and(|p: &Point| p.bucket_start == bucket_start);
+                match points.last_mut() {
+                    Some(last) if same_bucket => last.cumulative = cumulative,
+                    _ => points.push(Point {
+                        bucket_start,
+                        cumulative,
+                    }),
+                }
+            }
+            let (Some(first), Some(last)) = (points.get(start), points.last()) else {
+                continue;
+            };
+            series.push(Series {
+                zone,
+                start,
+                end: points.len(),
+                first: first.bucket_start,
+                last: last.bucket_start,
+                total: last.cumulative,
+            });
+        }
+        sides.resize(2 * ips.len() + 1, series.len());
+        points.shrink_to_fit();
+        FlowHistory {
+            granularity: i64::from(granularity.seconds()),
+            grid: granularity,
+            zone_names: self.zone_names,
+            zone_ids: self.zone_ids,
+            ips,
+            sides,
+            series,
+            points,
+            total_bytes: self.total_bytes,
+            flow_count: self.flow_count,
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! A loopback HTTP server that answers inMon Traffic Sentinel queries over an
-//! in-memory flow history, with fault injection.
+//! in-memory flow history, with fault injection; the history can grow from
+//! sFlow datagrams received while it runs.
 //!
 //! Flows ([`Flow`], read from the CSV of DESIGN §9 by [`read_flows`]) are
 //! consolidated into epoch-aligned buckets by [`FlowHistory`], which answers
@@ -58,6 +59,28 @@
 //! From synchronous code, [`Emulator::start_in_background`] runs the server
 //! on a runtime of its own; dropping the emulator stops it.
 //!
+//! With [`SflowIngest`], the history grows while it is served: sFlow
+//! datagrams received over UDP are billed per bucket as they arrive,
+//! closed buckets are recorded to a flows CSV and loaded back at the next
+//! start (DESIGN §13; see [`Emulator`'s ingest](Emulator#sflow-ingest)):
+//!
+//! ```no_run
+//! use traffic_sentinel_emulator::{Emulator, EmulatorOptions, FlowHistory, SflowIngest};
+//! use usage_model::Grid;
+//!
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let ingest = SflowIngest::new("0.0.0.0:6343".parse()?).record("flows.csv");
+//! let emulator = Emulator::start(
+//!     "127.0.0.1:8080".parse()?,
+//!     FlowHistory::new(Grid::MINUTELY, [])?,
+//!     EmulatorOptions::new().sflow(ingest),
+//! )
+//! .await?;
+//! println!("sflow on udp://{}", emulator.sflow_addr().unwrap());
+//! emulator.shutdown().await; // records the open bucket
+//! # Ok(()) }
+//! ```
+//!
 //! # Answers
 //!
 //! `Query.topN` rows are sorted by bytes descending (ties by address
@@ -88,13 +111,18 @@ mod cloudstack_script;
 mod error;
 mod evaluate;
 mod fault;
+mod flow_record;
 mod flows;
 mod form;
 mod history;
+mod history_snapshot;
+mod live_history;
 mod options;
 mod response;
 mod script;
 mod server;
+mod sflow_ingest;
+mod sflow_options;
 mod zone_filter;
 
 pub use crate::cloudstack_script::cloudstack_script;
@@ -106,9 +134,12 @@ pub use crate::flows::{
     write_flows,
 };
 pub use crate::history::FlowHistory;
+pub use crate::history_snapshot::HistorySnapshot;
+pub use crate::live_history::IngestCounts;
 pub use crate::options::EmulatorOptions;
 pub use crate::script::MAX_TOP_N;
 pub use crate::server::{Emulator, QUERY_PATH};
+pub use crate::sflow_options::SflowIngest;
 pub use crate::zone_filter::ZoneFilter;
 
 #[doc(no_inline)]

@@ -5,6 +5,8 @@ use std::fmt;
 use time::UtcOffset;
 use usage_model::ServerTimeZone;
 
+use crate::sflow_options::SflowIngest;
+
 /// How the emulator serves, besides its history.
 ///
 /// A small by-value builder:
@@ -23,6 +25,7 @@ pub struct EmulatorOptions {
     pub(crate) server_time_zone: ServerTimeZone,
     pub(crate) max_body_bytes: usize,
     pub(crate) basic_auth: Option<(String, String)>,
+    pub(crate) sflow: Option<SflowIngest>,
 }
 
 impl Default for EmulatorOptions {
@@ -31,6 +34,7 @@ impl Default for EmulatorOptions {
             server_time_zone: ServerTimeZone::UTC,
             max_body_bytes: 64 << 20,
             basic_auth: None,
+            sflow: None,
         }
     }
 }
@@ -50,6 +54,7 @@ impl fmt::Debug for EmulatorOptions {
                     .as_ref()
                     .map(|(user, _)| (user, "<redacted>")),
             )
+            .field("sflow", &self.sflow)
             .finish()
     }
 }
@@ -92,6 +97,20 @@ impl EmulatorOptions {
     ) -> EmulatorOptions {
         self.basic_auth = Some((user.into(), password.into()));
         self
+    }
+
+    /// Takes in sFlow datagrams over UDP as [`SflowIngest`] says, into
+    /// buckets of the history's granularity, served as they fill (see
+    /// [`Emulator`](crate::Emulator#sflow-ingest)). By default, the history
+    /// is served as it was given and no socket is opened.
+    pub fn sflow(mut self, ingest: SflowIngest) -> EmulatorOptions {
+        self.sflow = Some(ingest);
+        self
+    }
+
+    /// The configured sFlow ingest, if any.
+    pub fn get_sflow(&self) -> Option<&SflowIngest> {
+        self.sflow.as_ref()
     }
 
     /// The configured server time zone.

@@ -26,11 +26,15 @@ use crate::evaluate::evaluate;
 use crate::fault::{
     Fault, FaultControl, HTML_ERROR_PAGE, insert_garbage_line, truncate_before_sentinel,
 };
+use crate::flow_record::FlowRecord;
 use crate::form::{QueryForm, is_form_content_type};
 use crate::history::FlowHistory;
+use crate::history_snapshot::HistorySnapshot;
+use crate::live_history::{IngestCounts, LiveHistory};
 use crate::options::EmulatorOptions;
 use crate::response::{AnswerBody, dropped_mid_body, text_response};
 use crate::script::parse_script;
+use crate::sflow_ingest::Ingest;
 
 /// The path TS serves queries on.
 pub const QUERY_PATH: &str = "/inmsf/Query";
@@ -39,7 +43,10 @@ pub const QUERY_PATH: &str = "/inmsf/Query";
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 struct Shared {
-    history: Arc<FlowHistory>,
+    /// The history the emulator was started with.
+    started_with: Arc<FlowHistory>,
+    /// What it answers from.
+    history: Arc<LiveHistory>,
     options: EmulatorOptions,
     faults: FaultControl,
     served: AtomicU64,
@@ -50,6 +57,38 @@ struct Shared {
 ///
 /// Stop it with [`Emulator::shutdown`]; dropping it stops it too (in-flight
 /// requests get a few seconds to finish).
+///
+/// # sFlow ingest
+///
+/// With [`EmulatorOptions::sflow`], the emulator also receives sFlow
+/// datagrams on a UDP socket ([`Emulator::sflow_addr`]), on a thread of its
+/// own (not a task of the runtime, so that a busy runtime does not make the
+/// socket drop datagrams):
+///
+/// - Each datagram is stamped with its arrival time (UTC; never before the
+///   end of the last closed bucket, should the clock step back), decoded
+///   ([`sflow::decode`]; a malformed datagram or one of another version is
+///   counted and skipped whole) and its flow samples added, `frame length ×
+///   sampling rate` bytes each, to the *open* bucket of its (bucket,
+///   ipsource, ipdestination, sourcezone, destinationzone), buckets being
+///   the history's granularity aligned to the Unix epoch.
+/// - A bucket *closes* when the clock passes its end (within a tenth of a
+///   second). A second thread appends its rows to the record file, if any
+///   (flushed and synced), then merges them into the settled history
+///   ([`FlowHistory::extended`]).
+/// - Queries see everything received so far: the settled history, the
+///   buckets being recorded and the open bucket, taken together under one
+///   lock so that no bucket is counted twice or missed while it moves
+///   ([`HistorySnapshot`]). A bucket's answer only grows until it closes,
+///   then no longer changes.
+/// - At start, the record file's rows are added to the history given; at
+///   shutdown ([`Emulator::shutdown`] or drop) the open bucket is recorded
+///   too, so a restart keeps it (its traffic after the restart adds to it).
+///   A crash loses at most the bucket still open, and an append cut short
+///   leaves an incomplete last line, which the next start drops.
+/// - Counts ([`Emulator::sflow_counts`]) are logged at `info` every
+///   [`SflowIngest::stats_interval`](crate::SflowIngest::stats_interval)
+///   and at shutdown.
 ///
 /// # Example
 ///
@@ -81,6 +120,7 @@ pub struct Emulator {
     shutdown: watch::Sender<bool>,
     done: Option<oneshot::Receiver<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    ingest: Option<Ingest>,
 }
 
 impl fmt::Debug for Emulator {
@@ -90,6 +130,7 @@ impl fmt::Debug for Emulator {
             .field("requests_served", &self.requests_served())
             .field("options", &self.shared.options)
             .field("background", &self.thread.is_some())
+            .field("sflow_addr", &self.sflow_addr())
             .finish()
     }
 }
@@ -180,8 +221,36 @@ impl Emulator {
             addr,
             source: std::io::Error::other(e),
         })?;
+        let (history, live, ingest) = match options.sflow.clone() {
+            None => {
+                let history = Arc::new(history);
+                let live = Arc::new(LiveHistory::fixed(history.clone()));
+                (history, live, None)
+            }
+            Some(sflow) => {
+                let socket = Ingest::bind(&sflow)?;
+                let (record, history) = match &sflow.record {
+                    Some(path) => {
+                        let (record, history) = FlowRecord::open(path, history)?;
+                        tracing::info!(
+                            path = %path.display(),
+                            flows = history.flow_count(),
+                            bytes = history.total_bytes(),
+                            "record file loaded"
+                        );
+                        (Some(record), history)
+                    }
+                    None => (None, history),
+                };
+                let history = Arc::new(history);
+                let live = Arc::new(LiveHistory::ingesting(history.clone(), sflow.zones.clone()));
+                let ingest = Ingest::start(socket, live.clone(), record, sflow.stats_interval)?;
+                (history, live, Some(ingest))
+            }
+        };
         let shared = Arc::new(Shared {
-            history: Arc::new(history),
+            started_with: history,
+            history: live,
             options,
             faults: FaultControl::default(),
             served: AtomicU64::new(0),
@@ -195,6 +264,7 @@ impl Emulator {
             shutdown: shutdown_tx,
             done: Some(done_rx),
             thread: None,
+            ingest,
         };
         tracing::info!(%local_addr, "traffic sentinel emulator listening");
         Ok((emulator, shared, shutdown_rx, done_tx))
@@ -221,9 +291,34 @@ impl Emulator {
         self.shared.faults.clone()
     }
 
-    /// The history the emulator answers from.
+    /// The history the emulator was started with: the flows given (and,
+    /// with sFlow ingest, the rows of the record file), which it answers
+    /// from unless sFlow ingest adds to it; what it answers from at any
+    /// moment is [`Emulator::served_history`].
     pub fn history(&self) -> &FlowHistory {
-        &self.shared.history
+        &self.shared.started_with
+    }
+
+    /// What the emulator answers from now: the history it was started with,
+    /// the buckets sFlow ingest settled since, and those still open or
+    /// being recorded (see [`HistorySnapshot`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ByteOverflow`] when the bytes of the buckets not yet settled
+    /// do not fit a `u64`.
+    pub fn served_history(&self) -> Result<HistorySnapshot, Error> {
+        self.shared.history.snapshot()
+    }
+
+    /// The UDP address sFlow datagrams are received on, with sFlow ingest.
+    pub fn sflow_addr(&self) -> Option<SocketAddr> {
+        self.ingest.as_ref().map(Ingest::local_addr)
+    }
+
+    /// What sFlow ingest has done so far, with sFlow ingest.
+    pub fn sflow_counts(&self) -> Option<IngestCounts> {
+        self.ingest.as_ref().map(|_| self.shared.history.counts())
     }
 
     /// The options the emulator runs with.
@@ -234,7 +329,13 @@ impl Emulator {
     /// Stops accepting connections, lets in-flight requests finish (for a
     /// few seconds at most; injected delays are cut short) and waits until
     /// the server has stopped.
+    ///
+    /// With sFlow ingest, receiving stops first and the open bucket is
+    /// recorded (see [the ingest](Emulator#sflow-ingest)).
     pub async fn shutdown(mut self) {
+        if let Some(mut ingest) = self.ingest.take() {
+            let _ = tokio::task::spawn_blocking(move || ingest.stop()).await;
+        }
         let _ = self.shutdown.send(true);
         if let Some(done) = self.done.take() {
             let _ = done.await;
@@ -244,6 +345,9 @@ impl Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
+        if let Some(mut ingest) = self.ingest.take() {
+            ingest.stop();
+        }
         let _ = self.shutdown.send(true);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -483,8 +587,11 @@ fn answer_form(shared: &Shared, body: &[u8]) -> Result<String, (StatusCode, Stri
         .script
         .ok_or_else(|| bad("missing form field \"script\"".to_owned()))?;
     let parsed = parse_script(&script).map_err(|e| bad(e.to_string()))?;
-    evaluate(&shared.history, &parsed, &shared.options.server_time_zone)
-        .map_err(|e| bad(e.to_string()))
+    let history = shared
+        .history
+        .snapshot()
+        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    evaluate(&history, &parsed, &shared.options.server_time_zone).map_err(|e| bad(e.to_string()))
 }
 
 /// Whether `path` is [`QUERY_PATH`], allowing runs of slashes as a real TS

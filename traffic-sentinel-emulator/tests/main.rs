@@ -1,6 +1,6 @@
 //! The emulator's integration tests, in one binary: its HTTP server and
-//! fault injection, the exact requests Apache CloudStack sends, and hostile
-//! input at every entry point.
+//! fault injection, the exact requests Apache CloudStack sends, hostile
+//! input at every entry point, and live sFlow ingest.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "emulator/cloudstack.rs"]
@@ -9,3 +9,5 @@ mod cloudstack;
 mod hostile;
 #[path = "emulator/server.rs"]
 mod server;
+#[path = "emulator/sflow.rs"]
+mod sflow;

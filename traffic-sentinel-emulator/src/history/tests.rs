@@ -392,6 +392,46 @@ mod properties {
             prop_assert_eq!(history.top_n(&wanted, side, &zones, start, end, n), expected);
         }
 
+        /// A history extended by more flows, and a snapshot of two
+        /// histories, answer as one history of all the flows.
+        #[test]
+        fn extended_and_snapshot_answer_as_one_history(
+            flows in flows(),
+            split in 0usize..60,
+            granularity in prop::sample::select(vec![1i64, 60, 3600]),
+            wanted in proptest::collection::vec(0u8..14, 0..20),
+            side in prop::sample::select(vec![Side::Sent, Side::Received]),
+            zones in zone_filter(),
+            from in -40i64..8000,
+            length in 0i64..9000,
+            n in 0usize..25,
+        ) {
+            let grid = Grid::from_seconds(granularity as u64).unwrap();
+            let (first, second) = flows.split_at(split.min(flows.len()));
+            let whole = FlowHistory::new(grid, flows.clone()).unwrap();
+            let head = FlowHistory::new(grid, first.to_vec()).unwrap();
+            let extended = head.extended(second.to_vec()).unwrap();
+            let snapshot = crate::HistorySnapshot::of_parts(vec![
+                std::sync::Arc::new(head),
+                std::sync::Arc::new(FlowHistory::new(grid, second.to_vec()).unwrap()),
+            ]);
+            prop_assert_eq!(extended.total_bytes(), whole.total_bytes());
+            prop_assert_eq!(snapshot.total_bytes(), whole.total_bytes());
+            prop_assert_eq!(extended.flow_count(), whole.flow_count());
+            prop_assert_eq!(extended.ips(), whole.ips());
+            let start = datetime!(2026-11-01 10:00 UTC) + Duration::seconds(from);
+            let end = start + Duration::seconds(length);
+            let wanted: Vec<IpAddr> = wanted.into_iter().map(address).collect();
+            for &ip in &wanted {
+                let bytes = whole.bytes(ip, side, &zones, start, end);
+                prop_assert_eq!(extended.bytes(ip, side, &zones, start, end), bytes);
+                prop_assert_eq!(snapshot.bytes(ip, side, &zones, start, end), bytes);
+            }
+            let top = whole.top_n(&wanted, side, &zones, start, end, n);
+            prop_assert_eq!(&extended.top_n(&wanted, side, &zones, start, end, n), &top);
+            prop_assert_eq!(&snapshot.top_n(&wanted, side, &zones, start, end, n), &top);
+        }
+
         #[test]
         fn count_before_is_partition_point(
             starts in proptest::collection::btree_set(-1000i64..100_000, 0..80),
