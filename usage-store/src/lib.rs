@@ -93,6 +93,8 @@
 //! naming the zone and account, never a cap. Times are whole Unix seconds.
 
 mod cloudstack;
+mod cloudstack_database;
+mod cloudstack_events;
 mod codec;
 mod collection;
 mod commit;
@@ -108,10 +110,15 @@ mod schema;
 mod status;
 mod store;
 mod target;
+mod traffic_monitor;
 mod window_rows;
 
 pub use crate::cloudstack::CloudStackPosting;
 pub use crate::collection::{CollectSummary, Collection, TrafficSource, WindowReport};
+pub use crate::cloudstack_database::CloudStackDatabase;
+pub use crate::cloudstack_events::{
+    DIRECT_ATTACHED, NOT_AN_IP_ADDRESS, SkippedUsageEvent, UsageEventOptions, UsageEventsRead,
+};
 pub use crate::commit::{AnomalyRow, WindowCommit, WindowStats};
 pub use crate::error::StoreError;
 pub use crate::late_event::{LATE_EVENT, LateEventAnomaly, LateEvents};
@@ -121,3 +128,4 @@ pub use crate::schema::SCHEMA_VERSION;
 pub use crate::status::ZoneStatus;
 pub use crate::store::{BilledWindow, OpenMode, Store};
 pub use crate::target::{Engine, StoreTarget};
+pub use crate::traffic_monitor::{DEFAULT_INCLUDE_ZONES, RegisteredTrafficMonitor};

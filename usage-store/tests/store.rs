@@ -3,8 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "store/cloud_database.rs"]
+mod cloud_database;
 #[path = "store/cloudstack.rs"]
 mod cloudstack;
+#[path = "store/cloudstack_events.rs"]
+mod cloudstack_events;
 #[path = "store/commit.rs"]
 mod commit;
 #[path = "store/engines.rs"]
@@ -17,3 +21,5 @@ mod open;
 mod reports;
 #[path = "store/restate.rs"]
 mod restate;
+#[path = "store/traffic_monitor.rs"]
+mod traffic_monitor;

@@ -1,0 +1,243 @@
+//! The zone's traffic monitor as CloudStack registered it (DESIGN §11,
+//! `--monitor cloudstack`).
+//!
+//! Source: DESIGN §11 and Apache CloudStack's `addTrafficMonitor`, which
+//! creates a `host` row of `type` `TrafficMonitor` in the zone
+//! (`data_center_id`) and `host_details` rows (`host_id`, `name`, `value`)
+//! holding `url` and, when given, `inclZones` and `exclZones`
+//! (comma-separated Traffic Sentinel zone names). A host that is deleted
+//! keeps its row with `removed` set. CloudStack refuses a second monitor in
+//! a zone. Its Traffic Sentinel resource sends no zone condition for a list
+//! that is present but empty.
+
+use std::fmt;
+
+use sqlx::Row as _;
+use usage_model::ZoneId;
+
+use crate::cloudstack_database::zone_number;
+use crate::error::Doing as _;
+use crate::store::{get, get_text};
+use crate::{CloudStackDatabase, StoreError};
+
+/// The include zones of a monitor registered without `inclZones`:
+/// `EXTERNAL`, traffic to and from outside the cloud.
+pub const DEFAULT_INCLUDE_ZONES: &[&str] = &["EXTERNAL"];
+
+/// A zone's traffic monitor as CloudStack's `addTrafficMonitor` registered
+/// it, found by [`CloudStackDatabase::traffic_monitor`].
+///
+/// Its `Debug` hides a password in the URL.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct RegisteredTrafficMonitor {
+    /// The `host.id`: the `device_id` of the zone's `user_statistics` rows
+    /// ([`CloudStackPosting::host_id`](crate::CloudStackPosting::host_id)).
+    pub host_id: u64,
+    /// The `url` detail: the Traffic Sentinel server, as given to
+    /// `addTrafficMonitor` (not validated here).
+    pub url: String,
+    /// The `inclZones` detail split at commas, items trimmed and empty ones
+    /// dropped; [`DEFAULT_INCLUDE_ZONES`] when the detail is absent. Empty
+    /// when the detail is present but empty: no zone condition.
+    pub include_zones: Vec<String>,
+    /// The `exclZones` detail, read the same way; empty when absent.
+    pub exclude_zones: Vec<String>,
+}
+
+impl fmt::Debug for RegisteredTrafficMonitor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegisteredTrafficMonitor")
+            .field("host_id", &self.host_id)
+            .field("url", &without_password(&self.url))
+            .field("include_zones", &self.include_zones)
+            .field("exclude_zones", &self.exclude_zones)
+            .finish()
+    }
+}
+
+impl CloudStackDatabase {
+    /// The traffic monitor of `zone` (CloudStack's numeric zone id): the
+    /// `host` row of `type` `TrafficMonitor`, `data_center_id` = `zone` and
+    /// `removed` `NULL`, with its `url`, `inclZones` and `exclZones`
+    /// details (`type` and detail names compared byte by byte).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Database`] naming the zone when no live monitor is
+    /// registered for it (also for a zone that is not a decimal number,
+    /// which no CloudStack zone is), or when a query fails;
+    /// [`StoreError::Corrupt`] for a registry CloudStack would not leave:
+    /// more than one live monitor in the zone (naming every host id), no
+    /// `url` detail or an empty one, or a detail given twice.
+    pub async fn traffic_monitor(
+        &self,
+        zone: &ZoneId,
+    ) -> Result<RegisteredTrafficMonitor, StoreError> {
+        const ACTION: &str = "finding the zone's traffic monitor in CloudStack";
+        let not_registered = |hint: &str| StoreError::Database {
+            action: ACTION,
+            message: format!(
+                "zone {zone:?} has no traffic monitor: no live host of type TrafficMonitor with data_center_id {zone}{hint}"
+            ),
+            code: None,
+        };
+        let Some(zone_id) = zone_number(zone) else {
+            return Err(not_registered(" (CloudStack zones are numeric ids)"));
+        };
+        let hosts: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT CAST(id AS CHAR) FROM host
+             WHERE CAST(type AS BINARY) = 'TrafficMonitor' AND data_center_id = {zone_id}
+               AND removed IS NULL
+             ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .doing(ACTION)?;
+        let host_id = match hosts.as_slice() {
+            [] => return Err(not_registered(" (add one with addTrafficMonitor)")),
+            [one] => one.parse::<u64>().map_err(|_| StoreError::Corrupt {
+                table: "host",
+                key: one.clone(),
+                column: "id",
+                reason: format!("{one:?} is not an unsigned 64-bit number"),
+            })?,
+            several => {
+                return Err(StoreError::Corrupt {
+                    table: "host",
+                    key: several.join(", "),
+                    column: "data_center_id",
+                    reason: format!(
+                        "zone {zone_id} has {} live traffic monitors (hosts {}); CloudStack registers one per zone",
+                        several.len(),
+                        several.join(", ")
+                    ),
+                });
+            }
+        };
+        let details = sqlx::query(&format!(
+            "SELECT CAST(id AS CHAR), name, value FROM host_details
+             WHERE host_id = {host_id} ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .doing(ACTION)?;
+        let mut url = None;
+        let mut include = None;
+        let mut exclude = None;
+        for row in &details {
+            let detail_id: String = get(row, "host_details", "?", "id", 0)?;
+            let key = detail_id.as_str();
+            let name = get_text(row, "host_details", key, "name", 1)?;
+            let (slot, column) = match name.as_str() {
+                "url" => (&mut url, "url"),
+                "inclZones" => (&mut include, "inclZones"),
+                "exclZones" => (&mut exclude, "exclZones"),
+                _ => continue,
+            };
+            let value = match row.try_get::<Option<String>, _>(2) {
+                Ok(value) => value.unwrap_or_default(),
+                Err(_) => get_text(row, "host_details", key, "value", 2)?,
+            };
+            if let Some((first, _)) = slot {
+                return Err(StoreError::Corrupt {
+                    table: "host_details",
+                    key: detail_id.clone(),
+                    column: "name",
+                    reason: format!(
+                        "a second {column} detail of traffic monitor host {host_id}, beside row {first}"
+                    ),
+                });
+            }
+            *slot = Some((detail_id.clone(), value));
+        }
+        let url = match url {
+            Some((_, url)) if !url.trim().is_empty() => url,
+            found => {
+                return Err(StoreError::Corrupt {
+                    table: "host_details",
+                    key: found.map_or_else(|| format!("host_id {host_id}"), |(id, _)| id),
+                    column: "value",
+                    reason: format!(
+                        "traffic monitor host {host_id} has no url detail (or an empty one)"
+                    ),
+                });
+            }
+        };
+        Ok(RegisteredTrafficMonitor {
+            host_id,
+            url,
+            include_zones: include.map_or_else(
+                || {
+                    DEFAULT_INCLUDE_ZONES
+                        .iter()
+                        .map(|&z| z.to_owned())
+                        .collect()
+                },
+                |(_, list)| zone_list(&list),
+            ),
+            exclude_zones: exclude.map_or_else(Vec::new, |(_, list)| zone_list(&list)),
+        })
+    }
+}
+
+/// The items of a comma-separated list, trimmed, without empty ones.
+fn zone_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `url` with a password in it replaced by `***`.
+fn without_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        // Not a URL: it may still hold `user:password@`.
+        Err(_) => crate::target::redact(url),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zone_lists_are_split_at_commas() {
+        let cases: [(&str, &[&str]); 5] = [
+            ("EXTERNAL", &["EXTERNAL"]),
+            ("EXTERNAL,PEERING", &["EXTERNAL", "PEERING"]),
+            (" EXTERNAL , PEERING ,", &["EXTERNAL", "PEERING"]),
+            ("", &[]),
+            (",,", &[]),
+        ];
+        for (text, want) in cases {
+            assert_eq!(zone_list(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn debug_hides_a_password_in_the_url() {
+        let cases = [
+            (
+                "http://ts:s3cret@ts.example:8080",
+                "http://ts:***@ts.example:8080/",
+            ),
+            ("http://ts.example:8080", "http://ts.example:8080"),
+        ];
+        for (url, shown) in cases {
+            let monitor = RegisteredTrafficMonitor {
+                host_id: 3,
+                url: url.to_owned(),
+                include_zones: Vec::new(),
+                exclude_zones: Vec::new(),
+            };
+            let debug = format!("{monitor:?}");
+            assert!(debug.contains(shown), "{debug}");
+        }
+    }
+}
