@@ -247,12 +247,22 @@ pub(crate) struct DbArgs {
 /// Flags of `collect`.
 #[derive(Debug, Args)]
 pub(crate) struct CollectArgs {
-    /// Traffic Sentinel URL, e.g. http://10.147.28.100:8080.
+    /// Traffic Sentinel URL, e.g. http://10.147.28.100:8080, or
+    /// `cloudstack`: the zone's traffic monitor as CloudStack registered it
+    /// (with --events mysql://…/cloud).
     #[arg(long, value_name = "URL")]
     pub(crate) monitor: String,
-    /// IP assign/release events, JSON Lines.
+    /// IP assign/release events: a JSON Lines file, or CloudStack's
+    /// database, mysql://USER[:PASSWORD]@HOST[:PORT]/cloud (its usage_event
+    /// table, read only).
     #[arg(long, value_name = "SOURCE")]
-    pub(crate) events: PathBuf,
+    pub(crate) events: String,
+    /// Name of the environment variable holding the password of --events.
+    #[arg(long, value_name = "VAR")]
+    pub(crate) events_password_env: Option<String>,
+    /// The usage_event resource_type read from CloudStack.
+    #[arg(long, value_name = "T", default_value = "DirectAttached")]
+    pub(crate) cloudstack_resource_type: String,
     /// The store.
     #[command(flatten)]
     pub(crate) db: DbArgs,
@@ -305,9 +315,16 @@ pub(crate) struct CollectArgs {
 /// Flags of `plan`.
 #[derive(Debug, Args)]
 pub(crate) struct PlanArgs {
-    /// IP assign/release events, JSON Lines.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) events: PathBuf,
+    /// IP assign/release events: a JSON Lines file, or CloudStack's
+    /// database, mysql://USER[:PASSWORD]@HOST[:PORT]/cloud.
+    #[arg(long, value_name = "SOURCE")]
+    pub(crate) events: String,
+    /// Name of the environment variable holding the password of --events.
+    #[arg(long, value_name = "VAR")]
+    pub(crate) events_password_env: Option<String>,
+    /// The usage_event resource_type read from CloudStack.
+    #[arg(long, value_name = "T", default_value = "DirectAttached")]
+    pub(crate) cloudstack_resource_type: String,
     /// Zone to plan.
     #[arg(long, value_name = "ZONE")]
     pub(crate) zone: ZoneId,

@@ -10,8 +10,9 @@ use usage_store::{
 };
 
 use crate::cli::{BillingArgs, CollectArgs, DbArgs};
-use crate::commands::{check_billing, check_zone_known, load_ledger, note_floored, runtime};
+use crate::commands::{check_billing, check_zone_known, note_floored, runtime};
 use crate::error::CliError;
+use crate::events_source::{EventsSource, server_of};
 use crate::progress::Progress;
 use crate::units::{check_monitor_url, format_time};
 
@@ -52,6 +53,40 @@ pub(crate) fn billing_settings(billing: &BillingArgs) -> Vec<(String, String)> {
     ]
 }
 
+/// The posting of each window to CloudStack's `user_statistics`: the store
+/// must be a `mysql://` database on the server of CloudStack's database
+/// (one transaction covers both), refused before any request otherwise.
+fn cloudstack_posting(
+    host_id: u64,
+    target: &StoreTarget,
+    db: &str,
+    source: &EventsSource<'_>,
+) -> Result<CloudStackPosting, CliError> {
+    if target.engine() != usage_store::Engine::MySql {
+        return Err(CliError::BadValue(
+            "--cloudstack-host-id posts to CloudStack's user_statistics in the window's transaction, so --db must be a mysql:// database on CloudStack's server".to_owned(),
+        ));
+    }
+    let cloud_database = if source.is_cloudstack() {
+        if server_of(db) != server_of(source.text) {
+            return Err(CliError::BadValue(
+                "--cloudstack-host-id needs --db on the same MySQL server as --events (CloudStack's database): one transaction must cover both".to_owned(),
+            ));
+        }
+        source
+            .cloudstack_target()?
+            .database()
+            .unwrap_or("cloud")
+            .to_owned()
+    } else {
+        "cloud".to_owned()
+    };
+    Ok(CloudStackPosting {
+        host_id,
+        cloud_database,
+    })
+}
+
 /// The store named by `--db`, with the password of `--db-password-env`.
 ///
 /// # Errors
@@ -90,7 +125,15 @@ pub(crate) fn read_env(var: &str, flag: &'static str) -> Result<String, CliError
 /// log does not name, changed settings. Then [`CliError::Store`] wrapping
 /// the window that failed (exit status 1): it stored nothing.
 pub(crate) fn collect(args: &CollectArgs) -> Result<(), CliError> {
-    check_monitor_url(&args.monitor).map_err(CliError::BadValue)?;
+    let source = EventsSource {
+        text: &args.events,
+        password_env: args.events_password_env.as_deref(),
+        resource_type: &args.cloudstack_resource_type,
+    };
+    let from_cloudstack = args.monitor == "cloudstack";
+    if !from_cloudstack {
+        check_monitor_url(&args.monitor).map_err(CliError::BadValue)?;
+    }
     check_billing(&args.billing)?;
     if let (Some(from), Some(until)) = (args.from, args.until)
         && from >= until
@@ -107,8 +150,25 @@ pub(crate) fn collect(args: &CollectArgs) -> Result<(), CliError> {
             zone: args.zone.clone(),
         }));
     }
-    let ledger = load_ledger(&args.events, &args.billing.exclude_accounts)?;
-    check_zone_known(&ledger, &args.zone, &args.events)?;
+    // The traffic monitor as CloudStack registered it, when asked; its zone
+    // lists and host id replace the defaults.
+    let registered = if from_cloudstack {
+        Some(source.traffic_monitor(&args.zone)?)
+    } else {
+        None
+    };
+    let host_id = args.cloudstack_host_id.or_else(|| {
+        registered
+            .as_ref()
+            .filter(|_| target.engine() == usage_store::Engine::MySql)
+            .map(|monitor| monitor.host_id)
+    });
+    let posting = match host_id {
+        Some(host_id) => Some(cloudstack_posting(host_id, &target, &args.db.db, &source)?),
+        None => None,
+    };
+    let ledger = source.ledger(&args.billing.exclude_accounts)?;
+    check_zone_known(&ledger, &args.zone, &source.name())?;
     let grid = args.billing.granularity;
     let schedule = Schedule::new()
         .settle_lag(args.lag)
@@ -130,9 +190,21 @@ pub(crate) fn collect(args: &CollectArgs) -> Result<(), CliError> {
         note_floored("--from", from, grid);
     }
 
-    let mut builder = MonitorConfig::builder(&args.monitor)
-        .include_zones(args.billing.include_zones.iter().cloned())
-        .exclude_zones(args.billing.exclude_zones.iter().cloned())
+    let (url, include, exclude) = match &registered {
+        Some(monitor) => (
+            monitor.url.clone(),
+            monitor.include_zones.clone(),
+            monitor.exclude_zones.clone(),
+        ),
+        None => (
+            args.monitor.clone(),
+            args.billing.include_zones.clone(),
+            args.billing.exclude_zones.clone(),
+        ),
+    };
+    let mut builder = MonitorConfig::builder(&url)
+        .include_zones(include.iter().cloned())
+        .exclude_zones(exclude.iter().cloned())
         .server_time_zone(args.billing.time_zone())
         .granularity(grid);
     if let Some(timeout) = args.timeout {
@@ -148,10 +220,6 @@ pub(crate) fn collect(args: &CollectArgs) -> Result<(), CliError> {
     }
     let config = builder.build().map_err(CliError::Monitor)?;
     let source = Sentinel(TrafficSentinelClient::new(config).map_err(CliError::Monitor)?);
-    let posting = args.cloudstack_host_id.map(|host_id| CloudStackPosting {
-        host_id,
-        cloud_database: "cloud".to_owned(),
-    });
 
     runtime()?.block_on(async {
         let store = Store::open(&target, OpenMode::ReadWrite).await?;

@@ -15,6 +15,7 @@ use usage_model::{AccountId, EventReader, Grid, ZoneId};
 use crate::cli::{BillingArgs, DemoArgs, EmulateArgs, PlanArgs, ReportArgs, StatusArgs};
 use crate::collect::store_target;
 use crate::error::CliError;
+use crate::events_source::EventsSource;
 use crate::report::{print_report, print_status};
 use crate::units::{check_monitor_url, format_time};
 use usage_store::{OpenMode, ReportFilter, Store};
@@ -51,8 +52,13 @@ pub(crate) fn plan(args: &PlanArgs) -> Result<(), CliError> {
             until: args.until,
         });
     }
-    let ledger = load_ledger(&args.events, &args.billing.exclude_accounts)?;
-    check_zone_known(&ledger, &args.zone, &args.events)?;
+    let source = EventsSource {
+        text: &args.events,
+        password_env: args.events_password_env.as_deref(),
+        resource_type: &args.cloudstack_resource_type,
+    };
+    let ledger = source.ledger(&args.billing.exclude_accounts)?;
+    check_zone_known(&ledger, &args.zone, &source.name())?;
     note_floored("--from", args.from, args.billing.granularity);
     note_floored("--until", args.until, args.billing.granularity);
     let config = monitor_config(&args.monitor, &args.billing)
@@ -306,14 +312,14 @@ pub(crate) fn check_billing(billing: &BillingArgs) -> Result<(), CliError> {
 pub(crate) fn check_zone_known(
     ledger: &OwnershipLedger,
     zone: &ZoneId,
-    events: &Path,
+    events: &str,
 ) -> Result<(), CliError> {
     if ledger.has_zone(zone) {
         return Ok(());
     }
     Err(CliError::UnknownZone {
         zone: zone.clone(),
-        source_name: format!("events file {}", events.display()),
+        source_name: events.to_owned(),
         known: ledger.zones().cloned().collect(),
     })
 }

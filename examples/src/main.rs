@@ -11,6 +11,7 @@ mod commands;
 mod demo;
 mod emulate;
 mod error;
+mod events_source;
 mod metrics;
 mod progress;
 mod report;

@@ -3,7 +3,6 @@
 //! to now minus the lag; zones are independent.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 
 use time::OffsetDateTime;
@@ -14,8 +13,9 @@ use usage_store::{CloudStackPosting, Collection, OpenMode, Store, StoreTarget};
 
 use crate::cli::RunArgs;
 use crate::collect::{Sentinel, read_env};
-use crate::commands::{Interrupt, load_ledger, runtime, write_stdout};
+use crate::commands::{Interrupt, runtime, write_stdout};
 use crate::error::CliError;
+use crate::events_source::EventsSource;
 use crate::metrics::{Metrics, serve};
 use crate::progress::Progress;
 use crate::run_config::{MonitorSection, MonitorSource, RunConfig};
@@ -95,7 +95,12 @@ async fn start_metrics(
 
 /// One pass over every zone; the number of zones that failed.
 async fn pass(config: &RunConfig, metrics: &Metrics, accept_changed: bool) -> usize {
-    let ledger = match read_events(config) {
+    let source = EventsSource {
+        text: &config.events,
+        password_env: config.events_password_env.as_deref(),
+        resource_type: &config.cloudstack_resource_type,
+    };
+    let ledger = match source.ledger_in_runtime(&config.exclude_accounts).await {
         Ok(ledger) => ledger,
         Err(error) => {
             tracing::error!("events: {error}");
@@ -134,16 +139,6 @@ async fn pass(config: &RunConfig, metrics: &Metrics, accept_changed: bool) -> us
     failed
 }
 
-/// The ownership ledger of the events source, with the excluded accounts.
-fn read_events(config: &RunConfig) -> Result<OwnershipLedger, CliError> {
-    if config.events_from_cloudstack() {
-        return Err(CliError::BadValue(
-            "events from CloudStack's database are read by `collect --events mysql://…`; give `run` an events file".to_owned(),
-        ));
-    }
-    load_ledger(Path::new(&config.events), &config.exclude_accounts)
-}
-
 async fn open_store(config: &RunConfig) -> Result<Store, CliError> {
     let mut target = StoreTarget::parse(&config.db)?;
     if let Some(var) = &config.db_password_env {
@@ -172,21 +167,37 @@ async fn zone_pass(
     let grid = Grid::from_seconds(u64::from(monitor.granularity))
         .map_err(|e| CliError::BadValue(format!("zone {zone}: {e}")))?;
     let time_zone = server_time_zone(monitor)?;
-    let MonitorSource::Url(url) = &monitor.source else {
-        return Err(CliError::BadValue(format!(
-            "zone {zone}: url = \"cloudstack\" needs events from CloudStack's database"
-        )));
-    };
-    let include: Vec<String> = monitor
+    let mut include: Vec<String> = monitor
         .include_zones
         .iter()
         .map(|z| z.as_str().to_owned())
         .collect();
-    let exclude: Vec<String> = monitor
+    let mut exclude: Vec<String> = monitor
         .exclude_zones
         .iter()
         .map(|z| z.as_str().to_owned())
         .collect();
+    let mut host_id = monitor.cloudstack_host_id;
+    let url = match &monitor.source {
+        MonitorSource::Url(url) => url.to_string(),
+        MonitorSource::CloudStack if config.events_from_cloudstack() => {
+            let source = EventsSource {
+                text: &config.events,
+                password_env: config.events_password_env.as_deref(),
+                resource_type: &config.cloudstack_resource_type,
+            };
+            let registered = source.traffic_monitor_in_runtime(zone).await?;
+            include = registered.include_zones;
+            exclude = registered.exclude_zones;
+            host_id = host_id.or(Some(registered.host_id));
+            registered.url
+        }
+        MonitorSource::CloudStack => {
+            return Err(CliError::BadValue(format!(
+                "zone {zone}: url = \"cloudstack\" needs events from CloudStack's database"
+            )));
+        }
+    };
     let mut builder = MonitorConfig::builder(url.as_str())
         .include_zones(include.iter().cloned())
         .exclude_zones(exclude.iter().cloned())
@@ -222,10 +233,16 @@ async fn zone_pass(
         ("server_time_zone".to_owned(), time_zone.to_string()),
         ("exclude_accounts".to_owned(), excluded.join(",")),
     ];
-    let posting = monitor.cloudstack_host_id.map(|host_id| CloudStackPosting {
-        host_id,
-        cloud_database: "cloud".to_owned(),
-    });
+    let posting = host_id
+        .filter(|_| store.engine() == usage_store::Engine::MySql)
+        .map(|host_id| CloudStackPosting {
+            host_id,
+            cloud_database: StoreTarget::parse(&config.events)
+                .ok()
+                .and_then(|target| target.database().map(str::to_owned))
+                .filter(|_| config.events_from_cloudstack())
+                .unwrap_or_else(|| "cloud".to_owned()),
+        });
     let collection = Collection::new(store, ledger, &source, zone)
         .schedule(schedule)
         .settings(settings)

@@ -114,11 +114,11 @@ mod traffic_monitor;
 mod window_rows;
 
 pub use crate::cloudstack::CloudStackPosting;
-pub use crate::collection::{CollectSummary, Collection, TrafficSource, WindowReport};
 pub use crate::cloudstack_database::CloudStackDatabase;
 pub use crate::cloudstack_events::{
     DIRECT_ATTACHED, NOT_AN_IP_ADDRESS, SkippedUsageEvent, UsageEventOptions, UsageEventsRead,
 };
+pub use crate::collection::{CollectSummary, Collection, TrafficSource, WindowReport};
 pub use crate::commit::{AnomalyRow, WindowCommit, WindowStats};
 pub use crate::error::StoreError;
 pub use crate::late_event::{LATE_EVENT, LateEventAnomaly, LateEvents};

@@ -1,0 +1,172 @@
+//! Where the events come from: a JSON Lines file, or CloudStack's
+//! `usage_event` table (DESIGN §11), and CloudStack's traffic monitor
+//! registry.
+
+use std::ops::ControlFlow;
+use std::path::Path;
+
+use usage_correlator::{LedgerOptions, OwnershipLedger};
+use usage_model::{AccountId, IpEvent, ZoneId};
+use usage_store::{CloudStackDatabase, RegisteredTrafficMonitor, StoreTarget, UsageEventOptions};
+
+use crate::collect::read_env;
+use crate::commands::{load_ledger, runtime};
+use crate::error::CliError;
+use crate::units::redact_credentials;
+
+/// The events source as given: a file path, or a `mysql://…/cloud` URL.
+#[derive(Clone, Debug)]
+pub(crate) struct EventsSource<'a> {
+    /// The text of `--events`.
+    pub(crate) text: &'a str,
+    /// `--events-password-env`.
+    pub(crate) password_env: Option<&'a str>,
+    /// `--cloudstack-resource-type`.
+    pub(crate) resource_type: &'a str,
+}
+
+impl EventsSource<'_> {
+    /// Whether the events come from CloudStack's database.
+    pub(crate) fn is_cloudstack(&self) -> bool {
+        self.text.starts_with("mysql://")
+    }
+
+    /// The CloudStack database target, with its password.
+    ///
+    /// # Errors
+    ///
+    /// A bad URL; a password variable that is not set.
+    pub(crate) fn cloudstack_target(&self) -> Result<StoreTarget, CliError> {
+        let target = StoreTarget::parse(self.text)?;
+        match self.password_env {
+            Some(var) => Ok(target.with_password(read_env(var, "--events-password-env")?)?),
+            None => Ok(target),
+        }
+    }
+
+    /// The name the source goes by in messages (no password).
+    pub(crate) fn name(&self) -> String {
+        if self.is_cloudstack() {
+            format!(
+                "CloudStack's usage_event at {}",
+                redact_credentials(self.text)
+            )
+        } else {
+            format!("events file {}", self.text)
+        }
+    }
+
+    /// The ownership ledger of the source, with `excluded` not billed.
+    ///
+    /// # Errors
+    ///
+    /// As [`load_ledger`] for a file; for CloudStack, a connection or row
+    /// error (naming the row and column).
+    pub(crate) fn ledger(&self, excluded: &[AccountId]) -> Result<OwnershipLedger, CliError> {
+        if !self.is_cloudstack() {
+            return load_ledger(Path::new(self.text), excluded);
+        }
+        let events = runtime()?.block_on(self.cloudstack_events())?;
+        Ok(self.cloudstack_ledger(events, excluded))
+    }
+
+    /// The ledger of a file or CloudStack source, inside an async runtime.
+    ///
+    /// # Errors
+    ///
+    /// As [`EventsSource::ledger`].
+    pub(crate) async fn ledger_in_runtime(
+        &self,
+        excluded: &[AccountId],
+    ) -> Result<OwnershipLedger, CliError> {
+        if !self.is_cloudstack() {
+            return load_ledger(Path::new(self.text), excluded);
+        }
+        let events = self.cloudstack_events().await?;
+        Ok(self.cloudstack_ledger(events, excluded))
+    }
+
+    /// Every NET.IPASSIGN/NET.IPRELEASE row of the resource type, streamed;
+    /// rows whose resource_name is not an address are reported and skipped.
+    async fn cloudstack_events(&self) -> Result<Vec<IpEvent>, CliError> {
+        let target = self.cloudstack_target()?;
+        let options = UsageEventOptions::new().resource_type(self.resource_type);
+        let database = CloudStackDatabase::connect(&target).await?;
+        let mut events: Vec<IpEvent> = Vec::new();
+        let read = database
+            .read_ip_events(&options, |event| {
+                events.push(event);
+                ControlFlow::Continue(())
+            })
+            .await;
+        database.close().await;
+        for skipped in &read?.skipped {
+            tracing::warn!("anomaly: {}", skipped.detail);
+        }
+        Ok(events)
+    }
+
+    fn cloudstack_ledger(&self, events: Vec<IpEvent>, excluded: &[AccountId]) -> OwnershipLedger {
+        let ledger_options = excluded
+            .iter()
+            .cloned()
+            .fold(LedgerOptions::new(), LedgerOptions::exclude_account);
+        let ledger = OwnershipLedger::from_events(ledger_options, events);
+        tracing::info!(
+            events = ledger.event_count(),
+            anomalies = ledger.anomalies().len(),
+            "events loaded from {}",
+            self.name()
+        );
+        ledger
+    }
+
+    /// The traffic monitor CloudStack registered for `zone`.
+    ///
+    /// # Errors
+    ///
+    /// [`CliError::BadValue`] when the events are not CloudStack's; the
+    /// registry's errors (none registered, two, no url).
+    pub(crate) fn traffic_monitor(
+        &self,
+        zone: &ZoneId,
+    ) -> Result<RegisteredTrafficMonitor, CliError> {
+        if !self.is_cloudstack() {
+            return Err(CliError::BadValue(
+                "--monitor cloudstack needs --events mysql://USER@HOST/cloud (CloudStack's database)".to_owned(),
+            ));
+        }
+        runtime()?.block_on(self.traffic_monitor_in_runtime(zone))
+    }
+
+    /// [`EventsSource::traffic_monitor`] inside an async runtime.
+    ///
+    /// # Errors
+    ///
+    /// As [`EventsSource::traffic_monitor`].
+    pub(crate) async fn traffic_monitor_in_runtime(
+        &self,
+        zone: &ZoneId,
+    ) -> Result<RegisteredTrafficMonitor, CliError> {
+        let target = self.cloudstack_target()?;
+        let database = CloudStackDatabase::connect(&target).await?;
+        let monitor = database.traffic_monitor(zone).await;
+        database.close().await;
+        Ok(monitor?)
+    }
+}
+
+/// `host:port` of a `mysql://` or `postgres://` URL, for telling whether two
+/// databases are on one server.
+pub(crate) fn server_of(url: &str) -> Option<(String, u16)> {
+    let parsed = url::Url::parse(url).ok()?;
+    let default = if parsed.scheme() == "postgres" {
+        5432
+    } else {
+        3306
+    };
+    Some((
+        parsed.host_str()?.to_ascii_lowercase(),
+        parsed.port().unwrap_or(default),
+    ))
+}
