@@ -3,13 +3,13 @@
 
 use time::OffsetDateTime;
 use traffic_sentinel_client::{MonitorConfig, TrafficSentinelClient};
-use usage_correlator::{OwnershipLedger, Schedule};
+use usage_correlator::Schedule;
 use usage_model::{TrafficAnswer, TrafficQuery};
 use usage_store::{
     CloudStackPosting, Collection, OpenMode, Store, StoreTarget, TrafficSource, WindowReport,
 };
 
-use crate::cli::{BillingArgs, CollectArgs, DbArgs};
+use crate::cli::{CollectArgs, DbArgs};
 use crate::commands::{check_billing, check_zone_known, note_floored, runtime};
 use crate::error::CliError;
 use crate::events_source::{EventsSource, server_of};
@@ -29,26 +29,23 @@ impl TrafficSource for Sentinel {
 }
 
 /// The settings a zone is billed with (DESIGN §12), as stored with its
-/// windows.
-pub(crate) fn billing_settings(billing: &BillingArgs) -> Vec<(String, String)> {
-    let mut excluded: Vec<&str> = billing
-        .exclude_accounts
-        .iter()
-        .map(|a| a.as_str())
-        .collect();
+/// windows: the grid in seconds, the zone lists, the server time zone and
+/// the excluded accounts (sorted).
+pub(crate) fn billing_settings(
+    grid: usage_model::Grid,
+    include_zones: &[String],
+    exclude_zones: &[String],
+    time_zone: &usage_model::ServerTimeZone,
+    excluded: &[usage_model::AccountId],
+) -> Vec<(String, String)> {
+    let mut excluded: Vec<&str> = excluded.iter().map(|a| a.as_str()).collect();
     excluded.sort_unstable();
     excluded.dedup();
     vec![
-        (
-            "granularity".to_owned(),
-            billing.granularity.seconds().to_string(),
-        ),
-        ("include_zones".to_owned(), billing.include_zones.join(",")),
-        ("exclude_zones".to_owned(), billing.exclude_zones.join(",")),
-        (
-            "server_time_zone".to_owned(),
-            billing.time_zone().to_string(),
-        ),
+        ("granularity".to_owned(), grid.seconds().to_string()),
+        ("include_zones".to_owned(), include_zones.join(",")),
+        ("exclude_zones".to_owned(), exclude_zones.join(",")),
+        ("server_time_zone".to_owned(), time_zone.to_string()),
         ("exclude_accounts".to_owned(), excluded.join(",")),
     ]
 }
@@ -202,6 +199,13 @@ pub(crate) fn collect(args: &CollectArgs) -> Result<(), CliError> {
             args.billing.exclude_zones.clone(),
         ),
     };
+    let settings = billing_settings(
+        grid,
+        &include,
+        &exclude,
+        &args.billing.time_zone(),
+        &args.billing.exclude_accounts,
+    );
     let mut builder = MonitorConfig::builder(&url)
         .include_zones(include.iter().cloned())
         .exclude_zones(exclude.iter().cloned())
@@ -223,7 +227,11 @@ pub(crate) fn collect(args: &CollectArgs) -> Result<(), CliError> {
 
     runtime()?.block_on(async {
         let store = Store::open(&target, OpenMode::ReadWrite).await?;
-        let result = run(args, &store, &ledger, &source, schedule, posting, now).await;
+        let collection = Collection::new(&store, &ledger, &source, &args.zone)
+            .schedule(schedule)
+            .settings(settings)
+            .cloudstack(posting);
+        let result = run(args, &store, &collection, now).await;
         store.close().await;
         result
     })
@@ -233,17 +241,10 @@ pub(crate) fn collect(args: &CollectArgs) -> Result<(), CliError> {
 async fn run(
     args: &CollectArgs,
     store: &Store,
-    ledger: &OwnershipLedger,
-    source: &Sentinel,
-    schedule: Schedule,
-    posting: Option<CloudStackPosting>,
+    collection: &Collection<'_, Sentinel>,
     now: OffsetDateTime,
 ) -> Result<(), CliError> {
     let zone = &args.zone;
-    let collection = Collection::new(store, ledger, source, zone)
-        .schedule(schedule)
-        .settings(billing_settings(&args.billing))
-        .cloudstack(posting);
     collection
         .check_settings(args.accept_changed_settings)
         .await?;

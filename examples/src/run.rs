@@ -12,7 +12,7 @@ use usage_model::Grid;
 use usage_store::{CloudStackPosting, Collection, OpenMode, Store, StoreTarget};
 
 use crate::cli::RunArgs;
-use crate::collect::{Sentinel, read_env};
+use crate::collect::{Sentinel, billing_settings, read_env};
 use crate::commands::{Interrupt, runtime, write_stdout};
 use crate::error::CliError;
 use crate::events_source::EventsSource;
@@ -223,16 +223,13 @@ async fn zone_pass(
         .grid(grid)
         .settle_lag(config.lag)
         .max_window(config.max_window);
-    let mut excluded: Vec<&str> = config.exclude_accounts.iter().map(|a| a.as_str()).collect();
-    excluded.sort_unstable();
-    excluded.dedup();
-    let settings = vec![
-        ("granularity".to_owned(), grid.seconds().to_string()),
-        ("include_zones".to_owned(), include.join(",")),
-        ("exclude_zones".to_owned(), exclude.join(",")),
-        ("server_time_zone".to_owned(), time_zone.to_string()),
-        ("exclude_accounts".to_owned(), excluded.join(",")),
-    ];
+    let settings = billing_settings(
+        grid,
+        &include,
+        &exclude,
+        &time_zone,
+        &config.exclude_accounts,
+    );
     let posting = host_id
         .filter(|_| store.engine() == usage_store::Engine::MySql)
         .map(|host_id| CloudStackPosting {
