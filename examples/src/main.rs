@@ -93,12 +93,14 @@ fn run(command: &Command) -> Result<(), CliError> {
 }
 
 /// The crates of this project, logged at `info` by default.
-const OWN_TARGETS: [&str; 6] = [
+const OWN_TARGETS: [&str; 8] = [
     "traffic_usage",
     "usage_correlator",
+    "usage_store",
     "traffic_sentinel_client",
     "traffic_sentinel_emulator",
     "usage_model",
+    "sflow",
     "ip_interval",
 ];
 

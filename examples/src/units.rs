@@ -570,6 +570,7 @@ mod tests {
             check_monitor_url(text).err(),
             parse_lag(text).err(),
             parse_grid(text).err(),
+            parse_server_time_zone(text).err(),
             parse_fault(text).err(),
             parse_fault_times(text).err(),
         ];

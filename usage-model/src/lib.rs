@@ -61,7 +61,6 @@ mod event;
 mod event_line;
 mod event_reader;
 mod event_writer;
-mod fast_hash;
 mod grid;
 mod ids;
 mod record;
@@ -77,7 +76,6 @@ pub use crate::error::Error;
 pub use crate::event::{IpEvent, IpEventKind};
 pub use crate::event_reader::{EventReader, read_events};
 pub use crate::event_writer::write_events;
-pub use crate::fast_hash::{FastHashBuilder, FastHasher};
 pub use crate::grid::Grid;
 pub use crate::ids::{AccountId, ZoneId};
 pub use crate::record::{
