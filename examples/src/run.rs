@@ -42,7 +42,11 @@ pub(crate) fn run(args: &RunArgs) -> Result<(), CliError> {
         let result = loop {
             let pass = pass(&config, &metrics, args.accept_changed_settings);
             let failed = tokio::select! {
-                failed = pass => failed,
+                failed = pass => match failed {
+                    Ok(failed) => failed,
+                    // A zone's settings changed: the operator must say so.
+                    Err(error) => break Err(error),
+                },
                 () = interrupt.wait() => {
                     tracing::info!("interrupted: the window in progress stored nothing");
                     break Ok(());
@@ -94,7 +98,16 @@ async fn start_metrics(
 }
 
 /// One pass over every zone; the number of zones that failed.
-async fn pass(config: &RunConfig, metrics: &Metrics, accept_changed: bool) -> usize {
+///
+/// # Errors
+///
+/// A zone whose settings differ from those it was billed with (DESIGN
+/// §12) stops the collector: [`CliError::Store`] naming the setting.
+async fn pass(
+    config: &RunConfig,
+    metrics: &Metrics,
+    accept_changed: bool,
+) -> Result<usize, CliError> {
     let source = EventsSource {
         text: &config.events,
         password_env: config.events_password_env.as_deref(),
@@ -107,7 +120,7 @@ async fn pass(config: &RunConfig, metrics: &Metrics, accept_changed: bool) -> us
             for monitor in &config.monitors {
                 metrics.collect_failed(&monitor.zone);
             }
-            return config.monitors.len();
+            return Ok(config.monitors.len());
         }
     };
     let store = match open_store(config).await {
@@ -117,7 +130,7 @@ async fn pass(config: &RunConfig, metrics: &Metrics, accept_changed: bool) -> us
             for monitor in &config.monitors {
                 metrics.collect_failed(&monitor.zone);
             }
-            return config.monitors.len();
+            return Ok(config.monitors.len());
         }
     };
     let mut failed = 0;
@@ -125,6 +138,10 @@ async fn pass(config: &RunConfig, metrics: &Metrics, accept_changed: bool) -> us
         let zone = &monitor.zone;
         match zone_pass(config, monitor, &ledger, &store, metrics, accept_changed).await {
             Ok(()) => {}
+            Err(error @ CliError::Store(usage_store::StoreError::SettingsChanged { .. })) => {
+                store.close().await;
+                return Err(error);
+            }
             Err(error) => {
                 failed += 1;
                 metrics.collect_failed(zone);
@@ -136,7 +153,7 @@ async fn pass(config: &RunConfig, metrics: &Metrics, accept_changed: bool) -> us
         }
     }
     store.close().await;
-    failed
+    Ok(failed)
 }
 
 async fn open_store(config: &RunConfig) -> Result<Store, CliError> {
