@@ -115,12 +115,12 @@ impl EventLogDigest {
     }
 
     /// Adds one kept event, whose account is `account`.
-    pub(crate) fn add(&mut self, event: &LoggedEvent, account: &str) {
+    pub(crate) fn add(&mut self, event: &LoggedEvent, ip: IpAddr, account: &str) {
         let mut hash = Sha256::new();
         hash.update(event.id.to_be_bytes());
-        hash.update(event.at.to_be_bytes());
+        hash.update(event.at().to_be_bytes());
         hash.update([event.kind.replay_rank()]);
-        address(&mut hash, event.ip);
+        address(&mut hash, ip);
         text(&mut hash, account);
         let bytes = hash.finalize();
         for (lane, chunk) in self.sum.iter_mut().zip(bytes.chunks_exact(8)) {

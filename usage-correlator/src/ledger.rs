@@ -78,15 +78,39 @@ pub(crate) struct Holding {
     pub(crate) account: u32,
 }
 
-/// A kept event of a zone's log, compact: what digests and late-event
-/// reports need.
+/// A kept event of a zone's log, compact (32 bytes): what digests and
+/// late-event reports need. Ordered by instant, then id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct LoggedEvent {
-    pub(crate) at: Nanos,
+    /// Whole Unix seconds of the instant (floored).
+    secs: i64,
+    /// Nanoseconds past `secs`.
+    nanos: u32,
     pub(crate) id: u64,
-    pub(crate) ip: IpAddr,
-    pub(crate) kind: IpEventKind,
+    /// The address's index in its zone's `ips`.
+    ip: u32,
     pub(crate) account: u32,
+    pub(crate) kind: IpEventKind,
+}
+
+impl LoggedEvent {
+    fn new(at: Nanos, id: u64, ip: u32, account: u32, kind: IpEventKind) -> LoggedEvent {
+        const BILLION: i128 = 1_000_000_000;
+        LoggedEvent {
+            // Every instant `time` can hold is within ±10^4 years.
+            secs: i64::try_from(at.div_euclid(BILLION)).unwrap_or(i64::MAX),
+            nanos: u32::try_from(at.rem_euclid(BILLION)).unwrap_or(0),
+            id,
+            ip,
+            account,
+            kind,
+        }
+    }
+
+    /// The instant, in Unix nanoseconds.
+    pub(crate) fn at(&self) -> Nanos {
+        i128::from(self.secs) * 1_000_000_000 + i128::from(self.nanos)
+    }
 }
 
 /// The ledger of one zone.
@@ -242,7 +266,9 @@ impl OwnershipLedger {
     fn file(&mut self, events: &[IpEvent], kept: Vec<bool>) {
         let mut account_slots: HashMap<&AccountId, u32> = HashMap::new();
         let mut zone_slots: BTreeMap<&ZoneId, u32> = BTreeMap::new();
-        let mut order: Vec<(u32, IpAddr, Nanos, u8, u64, u32, u32)> = Vec::new();
+        // (zone, ip, seconds, nanoseconds, replay rank, id, index, account):
+        // the instant split in two keeps the entry at 8-byte alignment.
+        let mut order: Vec<(u32, IpAddr, i64, u32, u8, u64, u32, u32)> = Vec::new();
         for (index, event) in events.iter().enumerate() {
             if !kept[index] {
                 continue;
@@ -262,7 +288,8 @@ impl OwnershipLedger {
             order.push((
                 zone,
                 event.ip,
-                event.at.unix_timestamp_nanos(),
+                event.at.unix_timestamp(),
+                event.at.nanosecond(),
                 event.kind.replay_rank(),
                 event.id,
                 index,
@@ -286,15 +313,13 @@ impl OwnershipLedger {
                 let ip = ip_run[0].1;
                 ledger.ips.push(ip);
                 let mut replay = Replay::new();
-                for &(_, _, at, _, _, index, account) in ip_run {
+                for &(_, _, secs, nanos, _, _, index, account) in ip_run {
+                    let at = i128::from(secs) * 1_000_000_000 + i128::from(nanos);
                     let event = &events[index as usize];
-                    ledger.log.push(LoggedEvent {
-                        at,
-                        id: event.id,
-                        ip,
-                        kind: event.kind,
-                        account,
-                    });
+                    let ip_index = u32::try_from(ledger.ips.len() - 1).unwrap_or(u32::MAX);
+                    ledger.log.push(LoggedEvent::new(
+                        at, event.id, ip_index, account, event.kind,
+                    ));
                     let step = replay.apply(at, account, event.kind, index);
                     self.note(events, step, &mut ledger, ip);
                 }
@@ -302,7 +327,7 @@ impl OwnershipLedger {
                     insert(&mut ledger, ip, start, OPEN_END, account);
                 }
             }
-            ledger.log.sort_unstable_by_key(|e| (e.at, e.id));
+            ledger.log.sort_unstable();
             self.zones.insert(zone.clone(), ledger);
         }
         self.anomalies
@@ -468,6 +493,7 @@ impl OwnershipLedger {
         EventLogDigester {
             ledger: self,
             log: self.zones.get(zone).map_or(&[][..], |ledger| &ledger.log),
+            ips: self.zones.get(zone).map_or(&[][..], |ledger| &ledger.ips),
             digest: EventLogDigest::new(zone),
             next: 0,
         }
@@ -484,24 +510,26 @@ impl OwnershipLedger {
             window.start().unix_timestamp_nanos(),
             window.end().unix_timestamp_nanos(),
         );
-        let first = ledger.log.partition_point(|e| e.at < start);
-        let last = ledger.log.partition_point(|e| e.at < end);
+        let first = ledger.log.partition_point(|e| e.at() < start);
+        let last = ledger.log.partition_point(|e| e.at() < end);
         let inside = ledger.log[first..last].iter().max_by_key(|e| e.id);
         let found = inside.or_else(|| {
             let span = Interval::new(start, end).ok()?;
             let held: BTreeSet<IpAddr> =
                 ledger.holdings.pieces(span).map(|(&ip, _, _)| ip).collect();
-            ledger.log[..first]
-                .iter()
-                .rev()
-                .find(|e| held.contains(&e.ip))
+            ledger.log[..first].iter().rev().find(|e| {
+                ledger
+                    .ips
+                    .get(e.ip as usize)
+                    .is_some_and(|ip| held.contains(ip))
+            })
         })?;
         Some(IpEvent {
             id: found.id,
-            at: OffsetDateTime::from_unix_timestamp_nanos(found.at).ok()?,
+            at: OffsetDateTime::from_unix_timestamp_nanos(found.at()).ok()?,
             zone: zone.clone(),
             account: self.accounts.get(found.account as usize)?.clone(),
-            ip: found.ip,
+            ip: *ledger.ips.get(found.ip as usize)?,
             kind: found.kind,
         })
     }
@@ -514,6 +542,8 @@ pub struct EventLogDigester<'a> {
     ledger: &'a OwnershipLedger,
     /// The zone's kept events, by `(at, id)`.
     log: &'a [LoggedEvent],
+    /// The zone's addresses, which the log's events index.
+    ips: &'a [IpAddr],
     digest: EventLogDigest,
     /// The first event not yet in `digest`.
     next: usize,
@@ -526,10 +556,14 @@ impl EventLogDigester<'_> {
     /// in increasing order.
     pub fn digest_before(&mut self, before: OffsetDateTime) -> Digest {
         let before = before.unix_timestamp_nanos();
-        while let Some(event) = self.log.get(self.next).filter(|e| e.at < before) {
+        while let Some(event) = self.log.get(self.next).filter(|e| e.at() < before) {
             let account = self.ledger.accounts.get(event.account as usize);
-            self.digest
-                .add(event, account.map_or("", AccountId::as_str));
+            let ip = self.ips.get(event.ip as usize).copied();
+            self.digest.add(
+                event,
+                ip.unwrap_or(IpAddr::from([0, 0, 0, 0])),
+                account.map_or("", AccountId::as_str),
+            );
             self.next += 1;
         }
         self.digest.clone().finish()
