@@ -113,6 +113,11 @@ impl LoggedEvent {
     }
 }
 
+/// A kept event in replay order: (zone slot, ip, Unix seconds,
+/// nanoseconds, replay rank, id, index in the input, account slot). The
+/// instant split in two keeps the entry at 8-byte alignment.
+type ReplayOrder = (u32, IpAddr, i64, u32, u8, u64, u32, u32);
+
 /// The ledger of one zone.
 #[derive(Clone, Debug, Default)]
 struct ZoneLedger {
@@ -266,9 +271,7 @@ impl OwnershipLedger {
     fn file(&mut self, events: &[IpEvent], kept: Vec<bool>) {
         let mut account_slots: HashMap<&AccountId, u32> = HashMap::new();
         let mut zone_slots: BTreeMap<&ZoneId, u32> = BTreeMap::new();
-        // (zone, ip, seconds, nanoseconds, replay rank, id, index, account):
-        // the instant split in two keeps the entry at 8-byte alignment.
-        let mut order: Vec<(u32, IpAddr, i64, u32, u8, u64, u32, u32)> = Vec::new();
+        let mut order: Vec<ReplayOrder> = Vec::new();
         for (index, event) in events.iter().enumerate() {
             if !kept[index] {
                 continue;
