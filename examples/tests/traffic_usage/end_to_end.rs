@@ -1,21 +1,22 @@
 //! `emulate`, `collect`, `report`, `plan` and `demo` end to end: the built
 //! binary against a Traffic Sentinel emulator over loopback HTTP, with totals
-//! computed by hand.
-
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! computed by hand, on every store engine, which must all give the same
+//! reports byte for byte.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 
-use rusqlite::types::Value;
-use rusqlite::{Connection, OpenFlags};
 use time::Duration;
 use traffic_sentinel_client::{MonitorConfig, plan_requests};
-use traffic_sentinel_emulator::{Emulator, EmulatorOptions, Fault, FlowHistory, Times, read_flows};
+use traffic_sentinel_emulator::{Emulator, Fault, Times};
 use usage_correlator::{LedgerOptions, OwnershipLedger, QueryPlan, Schedule};
 use usage_model::{AccountId, ZoneId};
+
+use crate::support::{
+    Contents, Engine, Scratch, assert_same, binary, checkpoint, emulator_over_csv, engines,
+    monitor, report, run, stderr, stdout,
+};
 
 /// The event log of the story, out of order, one time with an offset:
 ///
@@ -25,7 +26,7 @@ use usage_model::{AccountId, ZoneId};
 /// - 198.51.100.20: acct-a from 00:00 to 04:00; it only receives traffic;
 /// - 203.0.113.11: never assigned; a stray release at 01:00 (an anomaly);
 /// - 203.0.113.12: held by the system account 1, which is excluded.
-const EVENTS: &str = r#"{"id":4,"type":"NET.IPASSIGN","at":"2026-11-01T01:15:00Z","zone":"zone-1","account":"acct-b","ip":"2001:db8::7"}
+pub(crate) const EVENTS: &str = r#"{"id":4,"type":"NET.IPASSIGN","at":"2026-11-01T01:15:00Z","zone":"zone-1","account":"acct-b","ip":"2001:db8::7"}
 {"id":1,"type":"NET.IPASSIGN","at":"2026-10-31T22:00:00Z","zone":"zone-1","account":"acct-a","ip":"203.0.113.10"}
 {"id":2,"type":"NET.IPRELEASE","at":"2026-11-01T03:30:00+01:00","zone":"zone-1","account":"acct-a","ip":"203.0.113.10"}
 
@@ -37,7 +38,7 @@ const EVENTS: &str = r#"{"id":4,"type":"NET.IPASSIGN","at":"2026-11-01T01:15:00Z
 "#;
 
 /// The flows of the story, each with who pays for it on an hourly grid.
-const FLOWS: &str = "\
+pub(crate) const FLOWS: &str = "\
 time,ipsource,ipdestination,sourcezone,destinationzone,bytes
 2026-10-31T23:30:00Z,203.0.113.10,192.0.2.1,CLOUD,EXTERNAL,42
 2026-11-01T00:10:00Z,203.0.113.10,192.0.2.1,CLOUD,EXTERNAL,1000
@@ -67,14 +68,14 @@ time,ipsource,ipdestination,sourcezone,destinationzone,bytes
 ///   999999 to INTERNAL, not the 7777 at the span's end.
 /// - Nobody pays the 123 of the never-assigned .11 or the 55555 of the
 ///   excluded account 1.
-const REPORT_BY_ACCOUNT: &str = concat!(
+pub(crate) const REPORT_BY_ACCOUNT: &str = concat!(
     r#"[{"zone":"zone-1","account":"acct-a","bytes_sent":1000,"bytes_received":505},"#,
     r#"{"zone":"zone-1","account":"acct-b","bytes_sent":4600,"bytes_received":100}]"#,
     "\n"
 );
 
 /// The records, with windows of 3 h: [00:00, 03:00) and [03:00, 06:00).
-const REPORT_BY_IP: &str = "\
+pub(crate) const REPORT_BY_IP: &str = "\
 zone,account,ip,start,end,bytes_sent,bytes_received
 zone-1,acct-a,198.51.100.20,2026-11-01T00:00:00Z,2026-11-01T03:00:00Z,0,300
 zone-1,acct-a,198.51.100.20,2026-11-01T03:00:00Z,2026-11-01T04:00:00Z,0,5
@@ -85,55 +86,21 @@ zone-1,acct-b,2001:db8::7,2026-11-01T01:00:00Z,2026-11-01T03:00:00Z,600,0
 zone-1,acct-b,2001:db8::7,2026-11-01T03:00:00Z,2026-11-01T06:00:00Z,0,70
 ";
 
-const FROM: &str = "2026-11-01T00:00:00Z";
-const UNTIL: &str = "2026-11-01T06:00:00Z";
+pub(crate) const FROM: &str = "2026-11-01T00:00:00Z";
+pub(crate) const UNTIL: &str = "2026-11-01T06:00:00Z";
 
-fn binary() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_traffic-usage"));
-    command.env_remove("RUST_LOG");
-    command
-}
-
-fn run(args: &[&str]) -> Output {
-    binary().args(args).output().expect("the binary runs")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8(output.stderr.clone()).unwrap()
-}
-
-/// A scratch directory holding the story's events and flows files.
-struct Scratch {
-    dir: tempfile::TempDir,
-}
-
-impl Scratch {
-    fn new() -> Scratch {
-        let scratch = Scratch {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        std::fs::write(scratch.path("events.jsonl"), EVENTS).unwrap();
-        std::fs::write(scratch.path("flows.csv"), FLOWS).unwrap();
-        scratch
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn arg(&self, name: &str) -> String {
-        self.path(name).to_str().unwrap().to_owned()
-    }
+/// A scratch directory holding the story's `events.jsonl` and `flows.csv`.
+pub(crate) fn story() -> Scratch {
+    let scratch = Scratch::new();
+    scratch.write("events.jsonl", EVENTS);
+    scratch.write("flows.csv", FLOWS);
+    scratch
 }
 
 /// `collect` of the story's span from `monitor` into `db`, with windows of
 /// 3 h, account 1 excluded, a short timeout and (unless `extra` says
-/// otherwise) one retry, up to 06:00.
-fn collect(scratch: &Scratch, monitor: &str, db: &str, extra: &[&str]) -> Output {
+/// otherwise) one retry, up to 06:00, with the events of `events.jsonl`.
+pub(crate) fn collect(scratch: &Scratch, monitor: &str, db: &str, extra: &[&str]) -> Output {
     let events = scratch.arg("events.jsonl");
     let mut args = vec![
         "collect",
@@ -200,149 +167,124 @@ impl Drop for EmulateProcess {
 }
 
 /// An in-process emulator over the story's flows, minute buckets.
-fn emulator_in_process() -> Emulator {
-    let history = FlowHistory::new(
-        usage_model::Grid::MINUTELY,
-        read_flows(FLOWS.as_bytes()).unwrap(),
-    )
-    .unwrap();
-    Emulator::start_in_background(
-        "127.0.0.1:0".parse().unwrap(),
-        history,
-        EmulatorOptions::new(),
-    )
-    .unwrap()
+pub(crate) fn emulator_in_process() -> Emulator {
+    emulator_over_csv(FLOWS)
 }
 
-type Rows = Vec<Vec<Value>>;
+/// The stray release of the story, stored with the window it was found in.
+pub(crate) const ANOMALIES: &str = "\
+zone,window_start,window_end,kind,event_id,detail
+zone-1,2026-11-01T00:00:00Z,2026-11-01T03:00:00Z,release-of-free-ip,7,release-of-free-ip: event 7 at 2026-11-01T01:00:00Z (NET.IPRELEASE 203.0.113.11 acct-a in zone zone-1)
+";
 
-/// Every row of the tables that hold billing state, in a stable order.
-fn dump(db: &str, with_windows: bool) -> Vec<(&'static str, Rows)> {
-    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-    let mut tables = vec![
-        ("usage_records", "SELECT * FROM usage_records ORDER BY id"),
-        ("checkpoints", "SELECT * FROM checkpoints ORDER BY zone"),
-        (
-            "anomalies",
-            "SELECT zone, window_start, window_end, kind, event_id, other_event_id, detail
-             FROM anomalies ORDER BY zone, window_start, kind, event_id",
-        ),
-    ];
-    if with_windows {
-        tables.push(("windows", "SELECT * FROM windows ORDER BY zone, start"));
+/// Every report of `db`: each grouping in each format.
+fn every_report(db: &str) -> Vec<String> {
+    let mut reports = Vec::new();
+    for by in ["account", "ip", "day", "anomaly", "adjustment"] {
+        for format in ["table", "json", "csv"] {
+            reports.push(report(db, &["--by", by, "--format", format]));
+        }
     }
-    tables
-        .into_iter()
-        .map(|(table, sql)| {
-            let mut statement = conn.prepare(sql).unwrap();
-            let columns = statement.column_count();
-            let rows = statement
-                .query_map([], |row| {
-                    (0..columns).map(|i| row.get::<_, Value>(i)).collect()
-                })
-                .unwrap()
-                .collect::<Result<Rows, _>>()
-                .unwrap();
-            (table, rows)
-        })
-        .collect()
+    reports
 }
 
-fn report(db: &str, by: &str, format: &str) -> String {
-    let output = run(&["report", "--db", db, "--by", by, "--format", format]);
-    assert!(output.status.success(), "{}", stderr(&output));
-    stdout(&output)
-}
-
-fn checkpoint(db: &str) -> String {
-    let conn = Connection::open(db).unwrap();
-    conn.query_row(
-        "SELECT at FROM checkpoints WHERE zone = 'zone-1'",
-        [],
-        |row| row.get(0),
-    )
-    .unwrap()
+/// The same reports from every engine, byte for byte.
+#[track_caller]
+fn assert_same_on_every_engine<T: PartialEq + std::fmt::Debug>(per_engine: &[(Engine, T)]) {
+    let Some(((first, want), rest)) = per_engine.split_first() else {
+        return;
+    };
+    for (engine, got) in rest {
+        assert_eq!(
+            got,
+            want,
+            "{} and {} give different reports",
+            engine.name(),
+            first.name()
+        );
+    }
 }
 
 #[test]
 fn emulate_collect_report_with_totals_computed_by_hand() {
-    let scratch = Scratch::new();
+    let scratch = story();
     let mut emulator = EmulateProcess::start(&scratch.arg("flows.csv"));
-    let db = scratch.arg("usage.db");
+    let mut per_engine = Vec::new();
+    for engine in engines() {
+        let store = engine.fresh();
+        let db = store.target();
+        let name = engine.name();
 
-    let output = collect(&scratch, &emulator.url, &db, &[]);
-    assert!(output.status.success(), "{}", stderr(&output));
-    assert!(stdout(&output).is_empty(), "collect writes no data");
-    let err = stderr(&output);
-    assert!(
-        err.contains(
-            "window 2026-11-01T00:00:00Z..2026-11-01T03:00:00Z: ips 3, requests 1, \
-             bytes sent 5600 received 500, records 4, anomalies 1"
-        ),
-        "{err}"
-    );
-    assert!(
-        err.contains(
-            "window 2026-11-01T03:00:00Z..2026-11-01T06:00:00Z: ips 3, requests 1, \
-             bytes sent 0 received 105, records 3, anomalies 0"
-        ),
-        "{err}"
-    );
-    assert!(
-        err.contains(
-            "collected 2 window(s) of zone zone-1 up to 2026-11-01T06:00:00Z: 7 record(s), \
-             bytes sent 5600 received 605, 2 request(s), 1 anomaly(ies)"
-        ),
-        "{err}"
-    );
-    assert!(
-        err.contains("WARN") && err.contains("release-of-free-ip: event 7"),
-        "{err}"
-    );
+        let output = collect(&scratch, &emulator.url, db, &[]);
+        assert!(output.status.success(), "{name}: {}", stderr(&output));
+        assert!(stdout(&output).is_empty(), "collect writes no data");
+        let err = stderr(&output);
+        assert!(
+            err.contains(
+                "window 2026-11-01T00:00:00Z..2026-11-01T03:00:00Z: ips 3, requests 1, \
+                 bytes sent 5600 received 500, records 4, anomalies 1"
+            ),
+            "{name}: {err}"
+        );
+        assert!(
+            err.contains(
+                "window 2026-11-01T03:00:00Z..2026-11-01T06:00:00Z: ips 3, requests 1, \
+                 bytes sent 0 received 105, records 3, anomalies 0"
+            ),
+            "{name}: {err}"
+        );
+        assert!(
+            err.contains(
+                "collected 2 window(s) of zone zone-1 up to 2026-11-01T06:00:00Z: 7 record(s), \
+                 bytes sent 5600 received 605, 2 request(s), 1 anomaly(ies)"
+            ),
+            "{name}: {err}"
+        );
+        assert!(
+            err.contains("WARN") && err.contains("release-of-free-ip: event 7"),
+            "{name}: {err}"
+        );
 
-    assert_eq!(report(&db, "account", "json"), REPORT_BY_ACCOUNT);
-    assert_eq!(report(&db, "ip", "csv"), REPORT_BY_IP);
-    let by_ip_json = report(&db, "ip", "json");
-    assert!(by_ip_json.contains(
-        r#"{"zone":"zone-1","account":"acct-b","ip":"2001:db8::7","start":"2026-11-01T01:00:00Z","end":"2026-11-01T03:00:00Z","bytes_sent":600,"bytes_received":0}"#
-    ), "{by_ip_json}");
-    assert_eq!(
-        report(&db, "account", "table"),
-        "\
+        assert_eq!(
+            report(db, &["--by", "account", "--format", "json"]),
+            REPORT_BY_ACCOUNT,
+            "{name}"
+        );
+        assert_eq!(
+            report(db, &["--by", "ip", "--format", "csv"]),
+            REPORT_BY_IP,
+            "{name}"
+        );
+        let by_ip_json = report(db, &["--by", "ip", "--format", "json"]);
+        assert!(by_ip_json.contains(
+            r#"{"zone":"zone-1","account":"acct-b","ip":"2001:db8::7","start":"2026-11-01T01:00:00Z","end":"2026-11-01T03:00:00Z","bytes_sent":600,"bytes_received":0}"#
+        ), "{name}: {by_ip_json}");
+        assert_eq!(
+            report(db, &["--by", "account", "--format", "table"]),
+            "\
 zone    account  bytes_sent  bytes_received
 zone-1  acct-a         1000             505
 zone-1  acct-b         4600             100
 TOTAL                  5600             605
-"
-    );
-    assert_eq!(checkpoint(&db), UNTIL);
+",
+            "{name}"
+        );
+        assert_eq!(checkpoint(db, "zone-1").as_deref(), Some(UNTIL), "{name}");
 
-    // The stray release is stored with the window it was found in.
-    let conn = Connection::open(&db).unwrap();
-    let anomaly: (String, String, String, i64, Option<i64>, String) = conn
-        .query_row(
-            "SELECT window_start, window_end, kind, event_id, other_event_id, detail FROM anomalies",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
-        )
-        .unwrap();
-    assert_eq!(
-        (
-            &anomaly.0[..],
-            &anomaly.1[..],
-            &anomaly.2[..],
-            anomaly.3,
-            anomaly.4
-        ),
-        (FROM, "2026-11-01T03:00:00Z", "release-of-free-ip", 7, None)
-    );
-    assert!(anomaly.5.contains("203.0.113.11"), "{}", anomaly.5);
-    drop(conn);
+        // The stray release is stored with the window it was found in.
+        assert_eq!(
+            report(db, &["--by", "anomaly", "--format", "csv"]),
+            ANOMALIES,
+            "{name}"
+        );
+        per_engine.push((engine, (every_report(db), Contents::of(db).without_clock())));
+    }
+    assert_same_on_every_engine(&per_engine);
 
     // SIGTERM ends the emulator cleanly.
     #[cfg(unix)]
     {
-        let killed = Command::new("kill")
+        let killed = std::process::Command::new("kill")
             .args(["-TERM", &emulator.child.id().to_string()])
             .status()
             .unwrap();
@@ -354,136 +296,161 @@ TOTAL                  5600             605
 
 #[test]
 fn a_second_collect_adds_nothing() {
-    let scratch = Scratch::new();
-    let emulator = EmulateProcess::start(&scratch.arg("flows.csv"));
-    let db = scratch.arg("usage.db");
-    let first = collect(&scratch, &emulator.url, &db, &[]);
-    assert!(first.status.success(), "{}", stderr(&first));
-    let before = dump(&db, true);
+    let scratch = story();
+    let emulator = emulator_in_process();
+    let url = monitor(&emulator);
+    for engine in engines() {
+        let store = engine.fresh();
+        let db = store.target();
+        let name = engine.name();
+        let first = collect(&scratch, &url, db, &[]);
+        assert!(first.status.success(), "{name}: {}", stderr(&first));
+        let before = Contents::of(db);
 
-    let again = collect(&scratch, &emulator.url, &db, &[]);
-    assert!(again.status.success(), "{}", stderr(&again));
-    let err = stderr(&again);
-    assert!(
-        err.contains(
-            "zone zone-1 is caught up: checkpoint 2026-11-01T06:00:00Z; \
-             nothing to collect before 2026-11-01T06:00:00Z"
-        ),
-        "{err}"
-    );
-    assert!(
-        err.contains("--from 2026-11-01T00:00:00Z is ignored"),
-        "{err}"
-    );
-    assert_eq!(dump(&db, true), before);
-    assert_eq!(report(&db, "account", "json"), REPORT_BY_ACCOUNT);
+        let again = collect(&scratch, &url, db, &[]);
+        assert!(again.status.success(), "{name}: {}", stderr(&again));
+        let err = stderr(&again);
+        assert!(
+            err.contains(
+                "zone zone-1 is caught up: checkpoint 2026-11-01T06:00:00Z; nothing to collect"
+            ),
+            "{name}: {err}"
+        );
+        assert!(
+            err.contains("--from 2026-11-01T00:00:00Z is ignored"),
+            "{name}: {err}"
+        );
+        assert_same(&Contents::of(db), &before, name);
+        assert_eq!(
+            report(db, &["--by", "account", "--format", "json"]),
+            REPORT_BY_ACCOUNT
+        );
 
-    // Without --from, the stored checkpoint is where collection resumes.
-    let events = scratch.arg("events.jsonl");
-    let resumed = run(&[
-        "collect",
-        "--monitor",
-        &emulator.url,
-        "--events",
-        &events,
-        "--db",
-        &db,
-        "--zone",
-        "zone-1",
-        "--until",
-        "2026-11-01T05:00:00Z",
-    ]);
-    assert!(resumed.status.success(), "{}", stderr(&resumed));
-    assert!(
-        stderr(&resumed).contains("caught up"),
-        "{}",
-        stderr(&resumed)
-    );
-    assert_eq!(dump(&db, true), before);
+        // Without --from, the stored checkpoint is where collection resumes.
+        let events = scratch.arg("events.jsonl");
+        let resumed = run(&[
+            "collect",
+            "--monitor",
+            &url,
+            "--events",
+            &events,
+            "--db",
+            db,
+            "--zone",
+            "zone-1",
+            "--exclude-account",
+            "1",
+            "--until",
+            "2026-11-01T05:00:00Z",
+        ]);
+        assert!(resumed.status.success(), "{name}: {}", stderr(&resumed));
+        assert!(
+            stderr(&resumed).contains("caught up"),
+            "{name}: {}",
+            stderr(&resumed)
+        );
+        assert_same(&Contents::of(db), &before, name);
+    }
 }
 
 #[test]
 fn a_failed_window_stores_nothing_and_a_later_run_completes_it() {
-    let scratch = Scratch::new();
+    let scratch = story();
     let emulator = emulator_in_process();
-    let url = emulator.url().to_string();
-    let db = scratch.arg("usage.db");
+    let url = monitor(&emulator);
+    let mut per_engine = Vec::new();
+    for engine in engines() {
+        let store = engine.fresh();
+        let db = store.target();
+        let name = engine.name();
 
-    // The first window goes through.
-    let first = collect(&scratch, &url, &db, &["--until", "2026-11-01T03:00:00Z"]);
-    assert!(first.status.success(), "{}", stderr(&first));
-    assert_eq!(checkpoint(&db), "2026-11-01T03:00:00Z");
-    let before = dump(&db, true);
-
-    // 503 beyond the one retry: the second window fails and stores nothing.
-    emulator
-        .faults()
-        .set(Fault::SERVICE_UNAVAILABLE, Times::Always)
-        .unwrap();
-    let served = emulator.requests_served();
-    let failed = collect(&scratch, &url, &db, &[]);
-    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
-    assert_eq!(
-        emulator.requests_served(),
-        served + 2,
-        "one attempt and one retry"
-    );
-    let err = stderr(&failed);
-    let last = err.lines().last().unwrap();
-    assert!(
-        last.starts_with(
-            "error: window 2026-11-01T03:00:00Z..2026-11-01T06:00:00Z failed and stored nothing"
-        ) && last.contains("http status 503 after 2 attempt(s)"),
-        "{err}"
-    );
-    assert_eq!(err.matches("error:").count(), 1, "{err}");
-    assert_eq!(dump(&db, true), before);
-
-    // Answers that cannot be trusted fail the window the same way.
-    for fault in [
-        Fault::TruncateBeforeSentinel,
-        Fault::GarbageLine,
-        Fault::HtmlErrorPage,
-        Fault::EmptyBody,
-        Fault::DropMidBody,
-    ] {
-        emulator.faults().replace(fault, Times::Always).unwrap();
-        let failed = collect(&scratch, &url, &db, &["--retries", "0"]);
+        // The first window goes through.
+        let first = collect(&scratch, &url, db, &["--until", "2026-11-01T03:00:00Z"]);
+        assert!(first.status.success(), "{name}: {}", stderr(&first));
         assert_eq!(
-            failed.status.code(),
-            Some(1),
-            "{fault:?}: {}",
-            stderr(&failed)
+            checkpoint(db, "zone-1").as_deref(),
+            Some("2026-11-01T03:00:00Z")
         );
+        let before = Contents::of(db);
+
+        // 503 beyond the one retry: the second window fails and stores nothing.
+        emulator
+            .faults()
+            .set(Fault::SERVICE_UNAVAILABLE, Times::Always)
+            .unwrap();
+        let served = emulator.requests_served();
+        let failed = collect(&scratch, &url, db, &[]);
+        assert_eq!(failed.status.code(), Some(1), "{name}: {}", stderr(&failed));
+        assert_eq!(
+            emulator.requests_served(),
+            served + 2,
+            "one attempt and one retry"
+        );
+        let err = stderr(&failed);
+        let last = err.lines().last().unwrap();
         assert!(
-            stderr(&failed).contains("failed and stored nothing"),
-            "{fault:?}"
+            last.starts_with(
+                "error: window 2026-11-01T03:00:00Z..2026-11-01T06:00:00Z of zone zone-1 \
+                 failed and stored nothing"
+            ) && last.contains("http status 503 after 2 attempt(s)"),
+            "{name}: {err}"
         );
-        assert_eq!(dump(&db, true), before, "{fault:?}");
+        assert_eq!(err.matches("error:").count(), 1, "{err}");
+        assert_same(&Contents::of(db), &before, name);
+
+        // Answers that cannot be trusted fail the window the same way.
+        for fault in [
+            Fault::TruncateBeforeSentinel,
+            Fault::GarbageLine,
+            Fault::HtmlErrorPage,
+            Fault::EmptyBody,
+            Fault::DropMidBody,
+        ] {
+            emulator.faults().replace(fault, Times::Always).unwrap();
+            let failed = collect(&scratch, &url, db, &["--retries", "0"]);
+            assert_eq!(
+                failed.status.code(),
+                Some(1),
+                "{name}: {fault:?}: {}",
+                stderr(&failed)
+            );
+            assert!(
+                stderr(&failed).contains("failed and stored nothing"),
+                "{fault:?}"
+            );
+            assert_same(&Contents::of(db), &before, &format!("{name}: {fault:?}"));
+        }
+
+        // Once the server behaves, collect resumes and completes the span.
+        emulator.faults().clear();
+        let resumed = collect(&scratch, &url, db, &[]);
+        assert!(resumed.status.success(), "{name}: {}", stderr(&resumed));
+        assert!(
+            stderr(&resumed)
+                .contains("collected 1 window(s) of zone zone-1 up to 2026-11-01T06:00:00Z"),
+            "{name}: {}",
+            stderr(&resumed)
+        );
+
+        // Exactly what a fault-free run writes into a fresh store.
+        let fresh = engine.fresh();
+        let clean = collect(&scratch, &url, fresh.target(), &[]);
+        assert!(clean.status.success(), "{name}: {}", stderr(&clean));
+        let contents = Contents::of(db).without_clock();
+        assert_same(
+            &contents,
+            &Contents::of(fresh.target()).without_clock(),
+            name,
+        );
+        assert_eq!(contents.records, REPORT_BY_IP, "{name}");
+        per_engine.push((engine, (every_report(db), contents)));
     }
-
-    // Once the server behaves, collect resumes and completes the span.
-    emulator.faults().clear();
-    let resumed = collect(&scratch, &url, &db, &[]);
-    assert!(resumed.status.success(), "{}", stderr(&resumed));
-    assert!(
-        stderr(&resumed)
-            .contains("collected 1 window(s) of zone zone-1 up to 2026-11-01T06:00:00Z"),
-        "{}",
-        stderr(&resumed)
-    );
-
-    // Exactly what a fault-free run writes into a fresh database.
-    let fresh = scratch.arg("fresh.db");
-    let clean = collect(&scratch, &url, &fresh, &[]);
-    assert!(clean.status.success(), "{}", stderr(&clean));
-    assert_eq!(dump(&db, false), dump(&fresh, false));
-    assert_eq!(report(&db, "ip", "csv"), REPORT_BY_IP);
+    assert_same_on_every_engine(&per_engine);
 }
 
 #[test]
 fn bad_input_files_give_one_line_naming_the_line() {
-    let scratch = Scratch::new();
+    let scratch = story();
     let bad_events = scratch.path("bad-events.jsonl");
     let mut lines: Vec<&str> = EVENTS.lines().collect();
     lines[1] = r#"{"id":"one","type":"NET.IPASSIGN","at":"2026-10-31T22:00:00Z","zone":"zone-1","account":"acct-a","ip":"203.0.113.10"}"#;
@@ -525,8 +492,12 @@ fn bad_input_files_give_one_line_naming_the_line() {
         &["--until", "2026-11-01T01:00:00Z"],
     );
     assert!(good.status.success(), "{}", stderr(&good));
-    let before = dump(db.to_str().unwrap(), true);
-    assert_eq!(before[0].1.len(), 1, "one record stored: {before:?}");
+    let before = Contents::of(db.to_str().unwrap());
+    assert_eq!(
+        before.records.lines().count(),
+        2,
+        "one record stored: {before:?}"
+    );
     let output = run(&[
         "collect",
         "--monitor",
@@ -541,7 +512,7 @@ fn bad_input_files_give_one_line_naming_the_line() {
         FROM,
     ]);
     assert_eq!(output.status.code(), Some(2));
-    assert_eq!(dump(db.to_str().unwrap(), true), before);
+    assert_same(&Contents::of(db.to_str().unwrap()), &before, "bad events");
 
     // A missing events file.
     let output = run(&[
@@ -587,7 +558,7 @@ fn bad_input_files_give_one_line_naming_the_line() {
 
 #[test]
 fn collect_without_checkpoint_or_from_says_so() {
-    let scratch = Scratch::new();
+    let scratch = story();
     let db = scratch.path("usage.db");
     let events = scratch.arg("events.jsonl");
     let output = run(&[
@@ -613,7 +584,7 @@ fn collect_without_checkpoint_or_from_says_so() {
 
 #[test]
 fn plan_prints_the_exact_scripts_without_network() {
-    let scratch = Scratch::new();
+    let scratch = story();
     // A port that listens but is never served: any connection would queue.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();

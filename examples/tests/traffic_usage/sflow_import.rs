@@ -2,11 +2,11 @@
 //! flows CSV it writes sums, per capture, to the standard sFlow estimate
 //! (Σ frame length × sampling rate) that tshark's decode gives.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
+
+use crate::support::binary;
 
 /// `<repository root>/../shared/sflow`: the shared test data beside the
 /// repository, never copied into it.
@@ -20,12 +20,7 @@ fn shared(name: &str) -> PathBuf {
 }
 
 fn import(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_traffic-usage"))
-        .arg("sflow-import")
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap()
+    binary().arg("sflow-import").args(args).output().unwrap()
 }
 
 /// Bytes per source address in the CSV, and the total.

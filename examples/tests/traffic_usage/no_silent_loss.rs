@@ -2,73 +2,44 @@
 //! while exiting 0: each bills exactly or fails loudly, through the built
 //! binary. Test names say which kind of fault they cover.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use traffic_sentinel_emulator::{Emulator, EmulatorOptions, FlowHistory, read_flows};
+use traffic_sentinel_emulator::Emulator;
 
-fn binary() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_traffic-usage"));
-    command.env_remove("RUST_LOG");
-    command
-}
-
-fn run(args: &[&str]) -> Output {
-    binary().args(args).output().expect("the binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// One event line of the events file.
-fn event(id: u64, kind: &str, at: &str, zone: &str, account: &str, ip: &str) -> String {
-    format!(
-        r#"{{"id":{id},"type":"NET.IP{kind}","at":"{at}","zone":"{zone}","account":"{account}","ip":"{ip}"}}"#
-    )
-}
+use crate::support::{
+    Scratch, assert_refused, assert_success, emulator_over_csv, event, monitor, run, text,
+};
 
 /// A scratch directory with an events file and an emulator serving `flows`
 /// (CSV rows without the header) on a minute grid.
 struct Story {
-    dir: tempfile::TempDir,
+    scratch: Scratch,
     emulator: Emulator,
 }
 
 impl Story {
     fn new(events: &[String], flows: &[&str]) -> Story {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("events.jsonl"), events.join("\n") + "\n").unwrap();
+        let scratch = Scratch::new();
+        scratch.write("events.jsonl", &(events.join("\n") + "\n"));
         let csv = format!(
             "time,ipsource,ipdestination,sourcezone,destinationzone,bytes\n{}\n",
             flows.join("\n")
         );
-        let history = FlowHistory::new(
-            usage_model::Grid::MINUTELY,
-            read_flows(csv.as_bytes()).unwrap(),
-        )
-        .unwrap();
-        let emulator = Emulator::start_in_background(
-            "127.0.0.1:0".parse().unwrap(),
-            history,
-            EmulatorOptions::new(),
-        )
-        .unwrap();
-        Story { dir, emulator }
+        let emulator = emulator_over_csv(&csv);
+        Story { scratch, emulator }
     }
 
     fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        self.scratch.path(name)
     }
 
     fn arg(&self, name: &str) -> String {
-        self.path(name).to_str().unwrap().to_owned()
+        self.scratch.arg(name)
     }
 
     fn monitor(&self) -> String {
-        self.emulator.url().to_string()
+        monitor(&self.emulator)
     }
 
     /// `collect` of zone `zone` into `db.sqlite` with `extra` flags.
@@ -109,27 +80,6 @@ const DAY: [&str; 4] = [
     "2026-11-02T00:00:00Z",
 ];
 
-fn assert_ok(output: &Output) {
-    assert!(
-        output.status.success(),
-        "status {:?}: {}",
-        output.status.code(),
-        text(&output.stderr)
-    );
-}
-
-/// Exit status 2, and one `error:` line, the last on standard error (logs
-/// may come before it), holding `needle`.
-fn assert_refused(output: &Output, needle: &str) {
-    let stderr = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "{stderr}");
-    assert_eq!(stderr.lines().last(), Some(errors[0]), "{stderr}");
-    assert!(errors[0].contains(needle), "{needle:?} not in: {stderr}");
-    assert!(output.stdout.is_empty());
-}
-
 #[test]
 fn same_instant_handover_bills_the_new_owner_whatever_the_ids() {
     let story = Story::new(
@@ -166,7 +116,7 @@ fn same_instant_handover_bills_the_new_owner_whatever_the_ids() {
         ],
     );
     let output = story.collect("z1", &DAY);
-    assert_ok(&output);
+    assert_success(&output);
     assert!(
         !text(&output.stderr).contains("anomaly in window"),
         "{}",
@@ -299,7 +249,7 @@ fn exclude_account_takes_comma_lists() {
             "2026-11-01T01:00:00Z,192.0.2.3,198.51.100.1,,EXTERNAL,300",
         ],
     );
-    assert_ok(&story.collect(
+    assert_success(&story.collect(
         "z1",
         &[&DAY[..], &["--exclude-account", "1,acct-x"]].concat(),
     ));
@@ -340,7 +290,7 @@ fn excluded_accounts_take_part_in_ownership() {
         ],
     );
     let output = story.collect("z1", &[&DAY[..], &["--exclude-account", "1"]].concat());
-    assert_ok(&output);
+    assert_success(&output);
     let stderr = text(&output.stderr);
     assert!(
         stderr.contains("assign-while-held-by-other: event 2"),
@@ -384,7 +334,7 @@ fn ipv4_mapped_ipv6_is_the_ipv4_address_in_events_and_flows() {
         ],
     );
     let output = story.collect("z1", &DAY);
-    assert_ok(&output);
+    assert_success(&output);
     assert!(
         text(&output.stderr).contains("assign-while-held-by-other: event 2"),
         "{}",
@@ -420,7 +370,7 @@ fn an_event_id_reused_with_other_content_is_reported_and_the_first_line_wins() {
         &["2026-11-01T01:00:00Z,192.0.2.7,198.51.100.1,,EXTERNAL,5"],
     );
     let output = story.collect("z1", &DAY);
-    assert_ok(&output);
+    assert_success(&output);
     assert!(
         text(&output.stderr).contains("conflicting-duplicate: event 1"),
         "{}",
@@ -451,7 +401,7 @@ fn windows_are_cut_at_utc_midnight_so_days_are_exact() {
         ],
     );
     // A first run that stops mid-day, then one that catches up.
-    assert_ok(&story.collect(
+    assert_success(&story.collect(
         "z1",
         &[
             "--from",
@@ -460,7 +410,7 @@ fn windows_are_cut_at_utc_midnight_so_days_are_exact() {
             "2026-11-02T14:00:00Z",
         ],
     ));
-    assert_ok(&story.collect("z1", &["--until", "2026-11-03T14:00:00Z"]));
+    assert_success(&story.collect("z1", &["--until", "2026-11-03T14:00:00Z"]));
     let by_day = story.report("day");
     assert_eq!(
         by_day,
@@ -554,7 +504,7 @@ fn small_things_a_user_hits_at_once() {
         "z1",
         &[&DAY[..], &["--lag", "0m", "--granularity", "1h"]].concat(),
     );
-    assert_ok(&output);
+    assert_success(&output);
     // A time without an offset says to add one.
     let output = story.collect("z1", &["--from", "2026-11-01T00:00:00"]);
     assert_eq!(output.status.code(), Some(2));
@@ -587,7 +537,7 @@ fn small_things_a_user_hits_at_once() {
         "--until",
         "2026-11-01T06:00:00Z",
     ]);
-    assert_ok(&output);
+    assert_success(&output);
     assert!(
         text(&output.stderr).contains("not on the 3600 s grid"),
         "{}",
@@ -661,7 +611,7 @@ fn report_cells_cannot_start_formulas_or_hide_characters() {
             "2026-11-01T01:00:00Z,192.0.2.3,198.51.100.1,,EXTERNAL,3",
         ],
     );
-    assert_ok(&story.collect("z1", &DAY));
+    assert_success(&story.collect("z1", &DAY));
     let csv = story.report("account");
     assert!(
         csv.contains("\n\"z1\",\"'=HYPERLINK(1)\"") || csv.contains("\nz1,'=HYPERLINK(1),1,0\n"),
