@@ -15,6 +15,8 @@ mod end_to_end;
 mod late_events;
 mod no_silent_loss;
 mod reliability;
+mod run_command;
 mod settings;
+mod sflow_emulate;
 mod sflow_import;
 mod support;

@@ -3,7 +3,7 @@
 //! moves, its metrics against the store, a stop by SIGTERM, and a changed
 //! setting refused.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

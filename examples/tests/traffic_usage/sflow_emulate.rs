@@ -7,7 +7,7 @@
 //! after a crash and the open one after a clean stop; malformed and
 //! counter-only datagrams are counted and never stop the emulator.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
