@@ -53,7 +53,7 @@ pub trait TrafficSource {
 ///
 /// ```no_run
 /// # use usage_store::{Collection, Store, TrafficSource};
-/// # async fn run<S: TrafficSource + Sync>(store: &Store, ledger: &usage_correlator::OwnershipLedger, source: &S) -> Result<(), usage_store::StoreError> {
+/// # async fn run<S: TrafficSource + Sync>(store: &Store, ledger: &usage_correlator::OwnershipLedger, source: &S) -> Result<(), Box<dyn std::error::Error>> {
 /// let zone = usage_model::ZoneId::new("zone-1")?;
 /// let collection = Collection::new(store, ledger, source, &zone);
 /// let now = time::OffsetDateTime::now_utc();

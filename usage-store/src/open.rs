@@ -240,6 +240,19 @@ async fn set_up_schema(
     collation: &str,
 ) -> Result<(), StoreError> {
     let mut found = stored_version(conn, dialect).await?;
+    if found == Some(0) && dialect.engine == Engine::MySql {
+        // MySQL commits each CREATE TABLE on its own: a creation killed
+        // before its last step leaves our tables without the version row.
+        // No window can have been stored then (every open refuses such a
+        // store), so the half-made schema is dropped and made again.
+        for table in SCHEMA_TABLES.iter().rev() {
+            let drop = format!("DROP TABLE IF EXISTS {table}");
+            conn.execute(drop.as_str())
+                .await
+                .doing("removing a half-created schema")?;
+        }
+        found = None;
+    }
     if found.is_none() {
         if dialect.engine == Engine::Sqlite && sqlite_user_version(conn).await? == 1 {
             crate::migrate_v1::migrate(conn, dialect).await?;
@@ -260,6 +273,17 @@ async fn set_up_schema(
     }
     check_version(target, found, OpenMode::ReadWrite)
 }
+
+/// The tables of the schema, in the order they are created.
+const SCHEMA_TABLES: [&str; 7] = [
+    "schema_version",
+    "zones",
+    "zone_settings",
+    "windows",
+    "usage_records",
+    "anomalies",
+    "adjustments",
+];
 
 /// Creates every table and records the version.
 pub(crate) async fn create(

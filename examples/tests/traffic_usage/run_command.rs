@@ -3,8 +3,6 @@
 //! moves, its metrics against the store, a stop by SIGTERM, and a changed
 //! setting refused.
 
-
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;

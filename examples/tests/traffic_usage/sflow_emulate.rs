@@ -7,8 +7,6 @@
 //! after a crash and the open one after a clean stop; malformed and
 //! counter-only datagrams are counted and never stop the emulator.
 
-
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};

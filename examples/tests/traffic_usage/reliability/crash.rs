@@ -145,7 +145,6 @@ fn sigkill_at_random_points_loses_and_doubles_nothing() {
 }
 
 #[test]
-#[ignore = "usage-store bug: on MySQL the schema is created one non-transactional CREATE TABLE at a time and its version row last, so a collect killed while creating it leaves a store that every later open refuses (\"unknown schema version 0\")"]
 fn sigkill_at_random_points_loses_and_doubles_nothing_on_mysql() {
     if engines().contains(&Engine::MySql) {
         sigkill_at_random_points(Engine::MySql);
@@ -211,7 +210,6 @@ fn a_collect_killed_while_creating_the_schema_leaves_a_usable_store() {
 }
 
 #[test]
-#[ignore = "usage-store bug: on MySQL the schema is created one non-transactional CREATE TABLE at a time and its version row last, so a collect killed while creating it leaves a store that every later open refuses (\"unknown schema version 0\")"]
 fn a_collect_killed_while_creating_the_schema_leaves_a_usable_store_on_mysql() {
     if engines().contains(&Engine::MySql) {
         killed_while_creating_the_schema(Engine::MySql);
