@@ -233,6 +233,9 @@ impl tracing::Subscriber for Capture {
 async fn credentials_never_reach_logs_or_errors() {
     let log = Arc::new(Mutex::new(String::new()));
     let _guard = tracing::subscriber::set_default(Capture(Arc::clone(&log)));
+    // Another test's thread may have seen these callsites first, with no
+    // subscriber, and cached them as disabled: ask again under this one.
+    tracing::callsite::rebuild_interest_cache();
     let server = TestServer::start(vec![
         Reply::status(503, "busy"),
         Reply::ok(ANSWER),
