@@ -235,8 +235,8 @@ impl BillingArgs {
 /// The store flags shared by `collect`, `report` and `status`.
 #[derive(Debug, Args)]
 pub(crate) struct DbArgs {
-    /// The store: a SQLite file path, postgres://USER[:PASSWORD]@HOST[:PORT]/DB
-    /// or mysql://USER[:PASSWORD]@HOST[:PORT]/DB.
+    /// The store: a SQLite file path, postgres://USER:PASSWORD@HOST:PORT/DB
+    /// or mysql://USER:PASSWORD@HOST:PORT/DB (password and port optional).
     #[arg(long, value_name = "TARGET")]
     pub(crate) db: String,
     /// Name of the environment variable holding the store's password.
@@ -253,7 +253,7 @@ pub(crate) struct CollectArgs {
     #[arg(long, value_name = "URL")]
     pub(crate) monitor: String,
     /// IP assign/release events: a JSON Lines file, or CloudStack's
-    /// database, mysql://USER[:PASSWORD]@HOST[:PORT]/cloud (its usage_event
+    /// database, mysql://USER:PASSWORD@HOST:PORT/cloud (its usage_event
     /// table, read only).
     #[arg(long, value_name = "SOURCE")]
     pub(crate) events: String,
@@ -316,7 +316,7 @@ pub(crate) struct CollectArgs {
 #[derive(Debug, Args)]
 pub(crate) struct PlanArgs {
     /// IP assign/release events: a JSON Lines file, or CloudStack's
-    /// database, mysql://USER[:PASSWORD]@HOST[:PORT]/cloud.
+    /// database, mysql://USER:PASSWORD@HOST:PORT/cloud.
     #[arg(long, value_name = "SOURCE")]
     pub(crate) events: String,
     /// Name of the environment variable holding the password of --events.

@@ -80,7 +80,7 @@ impl fmt::Display for AnomalyKind {
 /// An event that broke a rule of the log, with what the ledger did about it.
 ///
 /// Anomalies are never silently absorbed: every one is listed by
-/// [`OwnershipLedger::anomalies`], and a [`QueryPlan`](crate::QueryPlan) lists
+/// [`OwnershipLedger::anomalies`](crate::OwnershipLedger::anomalies), and a [`QueryPlan`](crate::QueryPlan) lists
 /// those whose event lies in its window.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Anomaly {
