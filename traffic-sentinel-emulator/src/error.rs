@@ -142,7 +142,8 @@ pub enum Error {
         source: io::Error,
     },
 
-    /// The background runtime or its thread could not be started.
+    /// The background runtime or its thread, or a thread of sFlow ingest,
+    /// could not be started.
     #[error("cannot start the emulator runtime: {0}")]
     Runtime(#[source] io::Error),
 }

@@ -61,9 +61,10 @@ struct Shared {
 /// # sFlow ingest
 ///
 /// With [`EmulatorOptions::sflow`], the emulator also receives sFlow
-/// datagrams on a UDP socket ([`Emulator::sflow_addr`]), on a thread of its
-/// own (not a task of the runtime, so that a busy runtime does not make the
-/// socket drop datagrams):
+/// datagrams on a UDP socket ([`Emulator::sflow_addr`]), on threads of its
+/// own (not tasks of the runtime, so that a busy runtime does not make the
+/// socket drop datagrams): one receives and stamps, one decodes and adds,
+/// one records and merges.
 ///
 /// - Each datagram is stamped with its arrival time (UTC; never before the
 ///   end of the last closed bucket, should the clock step back), decoded
@@ -146,7 +147,11 @@ impl Emulator {
     ///
     /// # Errors
     ///
-    /// [`Error::Listen`] when the address cannot be bound.
+    /// [`Error::Listen`] when the address cannot be bound. With sFlow
+    /// ingest: [`Error::SflowListen`] when its UDP socket cannot be set up,
+    /// [`Error::RecordLine`] for a bad line of the record file (nothing is
+    /// served), [`Error::RecordFile`] when it cannot be opened or read,
+    /// [`Error::Runtime`] when its threads cannot be started.
     ///
     /// # Panics
     ///
@@ -172,7 +177,8 @@ impl Emulator {
     /// # Errors
     ///
     /// [`Error::Listen`] when the address cannot be bound, [`Error::Runtime`]
-    /// when the runtime or its thread cannot be started.
+    /// when the runtime or its thread cannot be started; with sFlow ingest,
+    /// as [`Emulator::start`].
     pub fn start_in_background(
         addr: SocketAddr,
         history: FlowHistory,

@@ -1,6 +1,6 @@
-//! Live sFlow ingest: a receiver thread (UDP socket → decode → open bucket,
-//! closing buckets on time) and a settler thread (closed buckets → record
-//! file → settled history).
+//! Live sFlow ingest: a receiver thread (UDP socket → arrival time), a
+//! decoder thread (decode → open bucket, closing buckets on time) and a
+//! settler thread (closed buckets → record file → settled history).
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -23,6 +23,10 @@ use crate::sflow_options::SflowIngest;
 /// no datagram arrives, and the most a shutdown waits for the receiver.
 const POLL: Duration = Duration::from_millis(100);
 
+/// How many received datagrams may wait for the decoder (about 1 KB each
+/// from a typical agent); beyond that the socket's buffer takes the rest.
+const QUEUE: usize = 1 << 16;
+
 /// The largest UDP payload (IPv4: 65,535 − 8 − 20 bytes; an IPv6 datagram is
 /// no larger without jumbograms).
 const MAX_DATAGRAM: usize = 65_535;
@@ -32,8 +36,8 @@ const MAX_DATAGRAM: usize = 65_535;
 pub(crate) struct Ingest {
     local_addr: SocketAddr,
     stop: Arc<AtomicBool>,
-    receiver: Option<JoinHandle<()>>,
-    settler: Option<JoinHandle<()>>,
+    /// Receiver, decoder, settler: each ends after the one before it.
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl Ingest {
@@ -81,25 +85,38 @@ impl Ingest {
         tracing::info!(%local_addr, receive_buffer = buffer, "sflow ingest listening");
         let stop = Arc::new(AtomicBool::new(false));
         let (batches, closed) = mpsc::channel::<ClosedBatch>();
+        let (arrived, arrivals) = mpsc::sync_channel::<Arrival>(QUEUE);
+        let spawn = |name: &str, work: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.to_owned())
+                .spawn(work)
+                .map_err(Error::Runtime)
+        };
         let settler = {
             let live = live.clone();
-            std::thread::Builder::new()
-                .name("sflow-settle".to_owned())
-                .spawn(move || settle(&live, record, &closed))
-                .map_err(Error::Runtime)?
+            spawn(
+                "sflow-settle",
+                Box::new(move || settle(&live, record, &closed)),
+            )?
+        };
+        let decoder = {
+            let live = live.clone();
+            spawn(
+                "sflow-decode",
+                Box::new(move || decode_and_aggregate(&live, &arrivals, &batches, stats_interval)),
+            )?
         };
         let receiver = {
             let stop = stop.clone();
-            std::thread::Builder::new()
-                .name("sflow-receive".to_owned())
-                .spawn(move || receive(&socket, &live, &batches, &stop, stats_interval))
-                .map_err(Error::Runtime)?
+            spawn(
+                "sflow-receive",
+                Box::new(move || receive(&socket, &live, &arrived, &stop)),
+            )?
         };
         Ok(Ingest {
             local_addr,
             stop,
-            receiver: Some(receiver),
-            settler: Some(settler),
+            threads: vec![receiver, decoder, settler],
         })
     }
 
@@ -108,14 +125,11 @@ impl Ingest {
         self.local_addr
     }
 
-    /// Stops receiving, records the open bucket and waits for both threads
-    /// (a tenth of a second plus the last write).
+    /// Stops receiving, adds what was received, records the open bucket and
+    /// waits for the threads (a tenth of a second plus the last write).
     pub(crate) fn stop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        for thread in [self.receiver.take(), self.settler.take()]
-            .into_iter()
-            .flatten()
-        {
+        for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
     }
@@ -133,29 +147,30 @@ fn bucket_start(at: OffsetDateTime, seconds: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(start).unwrap_or(at)
 }
 
-/// The receiver: each datagram stamped with its arrival time (never before
-/// the end of the last closed bucket, should the clock step back), decoded
-/// and added; buckets closed as the clock passes their end; counts logged
-/// every `stats_interval`. At stop, every open bucket is closed.
+/// A datagram as received: its arrival time (UTC) and its bytes.
+type Arrival = (OffsetDateTime, Vec<u8>);
+
+/// The receiver: each datagram stamped with its arrival time and handed to
+/// the decoder, as fast as the socket gives them, so that a busy decoder or
+/// a query holding the history's lock does not make the socket overflow.
+/// When the decoder falls [`QUEUE`] datagrams behind, the receiver waits
+/// (the socket's buffer then takes what arrives).
 fn receive(
     socket: &UdpSocket,
     live: &LiveHistory,
-    batches: &mpsc::Sender<ClosedBatch>,
+    arrivals: &mpsc::SyncSender<Arrival>,
     stop: &AtomicBool,
-    stats_interval: Duration,
 ) {
-    let seconds = i64::from(live.settled().granularity().seconds());
     let mut buf = vec![0u8; MAX_DATAGRAM];
-    let mut closed_until = bucket_start(OffsetDateTime::now_utc(), seconds);
-    let mut next_stats = Instant::now() + stats_interval;
-    let mut logged = IngestCounts::default();
     let mut error_logged_at: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
         match socket.recv_from(&mut buf) {
             Ok((len, _peer)) => {
-                let at = OffsetDateTime::now_utc().max(closed_until);
-                let datagram = buf.get(..len).unwrap_or_default();
-                live.add_datagram(at, &sflow::decode(datagram));
+                let at = OffsetDateTime::now_utc();
+                let datagram = buf.get(..len).unwrap_or_default().to_vec();
+                if arrivals.send((at, datagram)).is_err() {
+                    return;
+                }
             }
             Err(e)
                 if matches!(
@@ -173,6 +188,32 @@ fn receive(
                 }
                 std::thread::sleep(Duration::from_millis(10));
             }
+        }
+    }
+}
+
+/// The decoder: each datagram decoded and its flow samples added to the
+/// open bucket of its arrival time (never before the end of the last closed
+/// bucket, should the clock step back); buckets closed as the clock passes
+/// their end; counts logged every `stats_interval`. When the receiver has
+/// stopped, every datagram received is added and every bucket closed.
+fn decode_and_aggregate(
+    live: &LiveHistory,
+    arrivals: &mpsc::Receiver<Arrival>,
+    batches: &mpsc::Sender<ClosedBatch>,
+    stats_interval: Duration,
+) {
+    let seconds = i64::from(live.settled().granularity().seconds());
+    let mut closed_until = bucket_start(OffsetDateTime::now_utc(), seconds);
+    let mut next_stats = Instant::now() + stats_interval;
+    let mut logged = IngestCounts::default();
+    loop {
+        match arrivals.recv_timeout(POLL) {
+            Ok((at, datagram)) => {
+                live.add_datagram(at.max(closed_until), &sflow::decode(&datagram));
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
         let now = bucket_start(OffsetDateTime::now_utc(), seconds);
         if now > closed_until {

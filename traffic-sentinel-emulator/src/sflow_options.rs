@@ -52,7 +52,7 @@ impl SflowIngest {
             zones: ZoneMap::default(),
             record: None,
             stats_interval: Duration::from_secs(60),
-            receive_buffer_bytes: 4 << 20,
+            receive_buffer_bytes: 16 << 20,
         }
     }
 
@@ -86,7 +86,8 @@ impl SflowIngest {
     /// The receive buffer asked of the operating system for the UDP socket
     /// (`SO_RCVBUF`), which holds datagrams arriving while the ingest is
     /// busy; the system may grant less (Linux caps it at
-    /// `net.core.rmem_max`). By default, 4 MiB.
+    /// `net.core.rmem_max`, e.g. 4 MiB, granting twice that). By default,
+    /// 16 MiB.
     pub fn receive_buffer_bytes(mut self, bytes: usize) -> SflowIngest {
         self.receive_buffer_bytes = bytes;
         self

@@ -9,5 +9,5 @@ mod cloudstack;
 mod hostile;
 #[path = "emulator/server.rs"]
 mod server;
-#[path = "emulator/sflow.rs"]
-mod sflow;
+#[path = "emulator/sflow_ingest.rs"]
+mod sflow_ingest;
