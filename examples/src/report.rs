@@ -124,36 +124,35 @@ pub(crate) async fn print_report(
             for_each_row(store, filter, by, &mut |row| widths.add(&row)).await?;
             let mut table = Table::new(columns, widths, out);
             table.header()?;
-            let mut result = Ok(());
-            for_each_row(store, filter, by, &mut |row| {
-                result = table.row(&row);
-                if result.is_ok() {
-                    ControlFlow::Continue(())
-                } else {
-                    ControlFlow::Break(())
-                }
-            })
-            .await?;
-            result?;
+            write_rows(store, filter, by, |row| table.row(row)).await?;
             table.total()
         }
         Format::Json | Format::Csv => {
             let mut writer = Stream::new(columns, format, out);
             writer.start()?;
-            let mut result = Ok(());
-            for_each_row(store, filter, by, &mut |row| {
-                result = writer.row(&row);
-                if result.is_ok() {
-                    ControlFlow::Continue(())
-                } else {
-                    ControlFlow::Break(())
-                }
-            })
-            .await?;
-            result?;
+            write_rows(store, filter, by, |row| writer.row(row)).await?;
             writer.finish()
         }
     }
+}
+
+/// Writes every row of `by` with `write`, stopping at its first error.
+async fn write_rows(
+    store: &Store,
+    filter: &ReportFilter,
+    by: Grouping,
+    mut write: impl FnMut(&[Cell]) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    let mut result = Ok(());
+    for_each_row(store, filter, by, &mut |row| match write(&row) {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(error) => {
+            result = Err(error);
+            ControlFlow::Break(())
+        }
+    })
+    .await?;
+    result
 }
 
 /// Calls `each` with the cells of every row of `by`.
