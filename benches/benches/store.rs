@@ -66,6 +66,7 @@ fn window_commit(zone: &ZoneId, n: i64, records: u32) -> WindowCommit {
         records,
         anomalies: Vec::new(),
         ownership_digest: [1; 32],
+        grid: usage_model::Grid::HOURLY,
         event_log_digest: [2; 32],
         stats: WindowStats {
             ips: 10_000,

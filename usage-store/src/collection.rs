@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 
 use time::OffsetDateTime;
 use usage_correlator::{Anomaly, OwnershipLedger, QueryPlan, Schedule};
-use usage_model::{CollectionWindow, TrafficAnswer, TrafficQuery, ZoneId};
+use usage_model::{CollectionWindow, Grid, TrafficAnswer, TrafficQuery, ZoneId};
 
 use crate::{
     AnomalyRow, CloudStackPosting, LateEventAnomaly, LateEvents, RestateCommit, RestateOutcome,
@@ -247,13 +247,11 @@ impl<'a, S: TrafficSource + Sync> Collection<'a, S> {
                 // Windows of the first release carry no digest.
                 continue;
             };
-            let plan = QueryPlan::new(
-                self.ledger,
-                self.zone,
-                window.window,
-                self.schedule.get_grid(),
-            )
-            .map_err(StoreError::Plan)?;
+            // A window is planned on the grid it was billed on: after an
+            // accepted change of granularity, the older windows keep theirs.
+            let grid = window.grid.unwrap_or(self.schedule.get_grid());
+            let plan = QueryPlan::new(self.ledger, self.zone, window.window, grid)
+                .map_err(StoreError::Plan)?;
             if *plan.ownership_digest().as_bytes() == stored_digest {
                 continue;
             }
@@ -371,7 +369,9 @@ impl<'a, S: TrafficSource + Sync> Collection<'a, S> {
         event_log_digest: [u8; 32],
         now: OffsetDateTime,
     ) -> Result<WindowReport, StoreError> {
-        let (plan, answer, requests) = self.plan_and_fetch(window).await?;
+        let (plan, answer, requests) = self
+            .plan_and_fetch(window, self.schedule.get_grid())
+            .await?;
         let outcome = plan.join(&answer).map_err(StoreError::Plan)?;
         let report = window_report(&plan, &outcome, requests, true);
         self.store
@@ -382,6 +382,7 @@ impl<'a, S: TrafficSource + Sync> Collection<'a, S> {
                 records: outcome.records,
                 anomalies: anomaly_rows(&outcome.anomalies),
                 ownership_digest: *outcome.ownership_digest.as_bytes(),
+                grid: self.schedule.get_grid(),
                 event_log_digest,
                 stats: WindowStats {
                     ips: report.ips,
@@ -395,14 +396,15 @@ impl<'a, S: TrafficSource + Sync> Collection<'a, S> {
         Ok(report)
     }
 
-    /// The plan of `window`, Traffic Sentinel's answer to it and the number
-    /// of requests that took.
+    /// The plan of `window` on `grid`, Traffic Sentinel's answer to it and
+    /// the number of requests that took.
     async fn plan_and_fetch(
         &self,
         window: CollectionWindow,
+        grid: Grid,
     ) -> Result<(QueryPlan, TrafficAnswer, u64), StoreError> {
-        let plan = QueryPlan::new(self.ledger, self.zone, window, self.schedule.get_grid())
-            .map_err(StoreError::Plan)?;
+        let plan =
+            QueryPlan::new(self.ledger, self.zone, window, grid).map_err(StoreError::Plan)?;
         if plan.queries().is_empty() {
             return Ok((plan, TrafficAnswer::new(), 0));
         }
@@ -472,7 +474,7 @@ impl<'a, S: TrafficSource + Sync> Collection<'a, S> {
             .billed_windows(self.zone, |billed| {
                 let w = billed.window;
                 if w.start() >= from && w.end() <= until {
-                    windows.push(w);
+                    windows.push((w, billed.grid.unwrap_or(grid)));
                 } else if w.start() < until && w.end() > from {
                     cut = Some(w);
                     return ControlFlow::Break(());
@@ -488,28 +490,30 @@ impl<'a, S: TrafficSource + Sync> Collection<'a, S> {
             )));
         }
         let mut summary = CollectSummary::default();
-        for window in windows {
-            let report =
-                self.restate_window(window, now)
-                    .await
-                    .map_err(|source| StoreError::Window {
-                        zone: self.zone.clone(),
-                        window,
-                        committed: summary.windows,
-                        source: Box::new(source),
-                    })?;
+        for (window, window_grid) in windows {
+            let report = self
+                .restate_window(window, window_grid, now)
+                .await
+                .map_err(|source| StoreError::Window {
+                    zone: self.zone.clone(),
+                    window,
+                    committed: summary.windows,
+                    source: Box::new(source),
+                })?;
             summary.add(&report);
             on_window(&report);
         }
         Ok(summary)
     }
 
+    /// Restates one billed window, planned on the grid it was billed on.
     async fn restate_window(
         &self,
         window: CollectionWindow,
+        grid: Grid,
         now: OffsetDateTime,
     ) -> Result<WindowReport, StoreError> {
-        let (plan, answer, requests) = self.plan_and_fetch(window).await?;
+        let (plan, answer, requests) = self.plan_and_fetch(window, grid).await?;
         let outcome = plan.join(&answer).map_err(StoreError::Plan)?;
         let mut report = window_report(&plan, &outcome, requests, true);
         let restated = self
@@ -520,6 +524,7 @@ impl<'a, S: TrafficSource + Sync> Collection<'a, S> {
                 records: outcome.records,
                 anomalies: anomaly_rows(&outcome.anomalies),
                 ownership_digest: *outcome.ownership_digest.as_bytes(),
+                grid,
                 stats: WindowStats {
                     ips: report.ips,
                     requests,

@@ -4,7 +4,7 @@
 
 use sqlx::AnyConnection;
 use time::OffsetDateTime;
-use usage_model::{CollectionWindow, UsageRecord, ZoneId};
+use usage_model::{CollectionWindow, Grid, UsageRecord, ZoneId};
 
 use crate::cloudstack::{CloudStackPosting, check_posting, post_usage};
 use crate::codec::{count, digest_to_hex, split_wide};
@@ -61,6 +61,10 @@ pub struct WindowCommit {
     pub anomalies: Vec<AnomalyRow>,
     /// The digest of the holdings the window bills (DESIGN §4, late events).
     pub ownership_digest: [u8; 32],
+    /// The grid the window was planned on, kept with it so that a later
+    /// check for late events, or a restatement, plans it on the same grid
+    /// after an accepted change of granularity.
+    pub grid: Grid,
     /// The digest of the zone's event log before the new checkpoint.
     pub event_log_digest: [u8; 32],
     /// Addresses queried and requests sent.
@@ -136,6 +140,7 @@ impl Store {
             received: split_wide("window total bytes_received", window_totals.received)?,
             collected_at: timestamp("collection time", commit.collected_at)?,
             restatements: 0,
+            grid_seconds: grid_seconds(commit.grid)?,
         };
         let event_log_digest = digest_to_hex(&commit.event_log_digest);
 
@@ -192,6 +197,12 @@ pub(crate) struct WindowRow {
     pub(crate) received: (i64, i64),
     pub(crate) collected_at: i64,
     pub(crate) restatements: i64,
+    pub(crate) grid_seconds: i64,
+}
+
+/// A grid's step as stored (`windows.grid_seconds`).
+pub(crate) fn grid_seconds(grid: Grid) -> Result<i64, StoreError> {
+    count("window grid", u64::from(grid.seconds()))
 }
 
 /// Writes the window's row, replacing one of the same start.
@@ -210,8 +221,9 @@ pub(crate) async fn write_window_row(
     let insert = dialect.sql(
         "INSERT INTO windows
              (zone, start_at, end_at, ownership_digest, ips, requests, records, anomalies,
-              sent_hi, sent_lo, received_hi, received_lo, collected_at, restatements)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+              sent_hi, sent_lo, received_hi, received_lo, collected_at, restatements,
+              grid_seconds)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     );
     sqlx::query(&insert)
         .bind(zone)
@@ -228,6 +240,7 @@ pub(crate) async fn write_window_row(
         .bind(row.received.1)
         .bind(row.collected_at)
         .bind(row.restatements)
+        .bind(row.grid_seconds)
         .execute(&mut *conn)
         .await
         .doing("logging the window")?;

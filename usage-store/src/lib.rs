@@ -37,6 +37,7 @@
 //!         records: vec![record],
 //!         anomalies: Vec::new(),
 //!         ownership_digest: [0; 32],
+//!         grid: usage_model::Grid::HOURLY,
 //!         event_log_digest: [0; 32],
 //!         stats: WindowStats { ips: 1, requests: 1 },
 //!         settings: vec![("granularity".to_owned(), "3600".to_owned())],

@@ -33,6 +33,10 @@ pub(crate) async fn connect(target: &StoreTarget, mode: OpenMode) -> Result<AnyP
             if absolute.exists() && check_sqlite_file(target, &absolute, mode)? {
                 leave_wal_mode(target, &url).await?;
             }
+            if mode == OpenMode::ReadOnly && has_hot_journal(&absolute) {
+                let writable = target.connect_url(Some(&absolute), "rw")?;
+                roll_back_hot_journal(target, &absolute, &writable).await?;
+            }
             url
         }
         None => target.connect_url(None, "")?,
@@ -175,6 +179,18 @@ pub(crate) async fn prepare(
     if mode == OpenMode::ReadOnly {
         let mut conn = pool.acquire().await.doing("opening the store")?;
         let found = stored_version(&mut conn, dialect).await?;
+        if found == Some(0) {
+            // Tables without their version row: a creation that a killed
+            // process left half-done (MySQL commits each CREATE TABLE on its
+            // own). Nothing can have been stored in it; the next read-write
+            // open makes the schema again.
+            return Err(StoreError::Foreign {
+                target: target.to_string(),
+                reason: "it holds no usage schema yet (a creation of the schema was \
+                         interrupted; the next collect makes it again)"
+                    .to_owned(),
+            });
+        }
         return check_version(target, found, mode);
     }
     match dialect.engine {
@@ -271,7 +287,57 @@ async fn set_up_schema(
         }
         found = Some(SCHEMA_VERSION);
     }
+    if found == Some(2) {
+        add_window_grids(conn, dialect).await?;
+        found = Some(SCHEMA_VERSION);
+    }
     check_version(target, found, OpenMode::ReadWrite)
+}
+
+/// Migrates version 2 to 3: `windows` gains `grid_seconds` (`NULL` in the
+/// rows already there). MySQL commits an `ALTER TABLE` on its own, so the
+/// column may already be there when a migration was killed before the
+/// version moved; it is added only when missing.
+async fn add_window_grids(conn: &mut AnyConnection, dialect: Dialect) -> Result<(), StoreError> {
+    let exists = match dialect.engine {
+        Engine::Sqlite => {
+            "SELECT COUNT(*) FROM pragma_table_info('windows') WHERE name = 'grid_seconds'"
+        }
+        Engine::Postgres => {
+            "SELECT COUNT(*) FROM information_schema.columns
+             WHERE table_schema = current_schema() AND table_name = 'windows'
+               AND column_name = 'grid_seconds'"
+        }
+        Engine::MySql => {
+            "SELECT COUNT(*) FROM information_schema.columns
+             WHERE table_schema = DATABASE() AND table_name = 'windows'
+               AND column_name = 'grid_seconds'"
+        }
+    };
+    let columns: i64 = sqlx::query_scalar(exists)
+        .fetch_one(&mut *conn)
+        .await
+        .doing("migrating schema version 2")?;
+    if columns == 0 {
+        let alter = format!(
+            "ALTER TABLE windows ADD COLUMN grid_seconds {}",
+            dialect.integer()
+        );
+        conn.execute(alter.as_str())
+            .await
+            .doing("migrating schema version 2")?;
+    }
+    let update = format!("UPDATE schema_version SET version = {SCHEMA_VERSION}");
+    conn.execute(update.as_str())
+        .await
+        .doing("migrating schema version 2")?;
+    if dialect.engine == Engine::Sqlite {
+        let pragma = format!("PRAGMA user_version = {SCHEMA_VERSION}");
+        conn.execute(pragma.as_str())
+            .await
+            .doing("migrating schema version 2")?;
+    }
+    Ok(())
 }
 
 /// The tables of the schema, in the order they are created.
@@ -363,6 +429,60 @@ fn check_version(
             reason: "it holds no usage schema".to_owned(),
         }),
     }
+}
+
+/// The first bytes of a SQLite rollback journal that holds a transaction
+/// (<https://www.sqlite.org/fileformat2.html#the_rollback_journal>): a
+/// journal that starts with them and that no writer holds is "hot", left by
+/// a process that stopped in the middle of a commit.
+const JOURNAL_MAGIC: [u8; 8] = [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
+
+/// Whether `<path>-journal` starts with the journal magic: a commit in
+/// progress, or one a killed process left unfinished.
+fn has_hot_journal(path: &Path) -> bool {
+    let mut journal = path.as_os_str().to_owned();
+    journal.push("-journal");
+    let mut header = [0u8; 8];
+    fs::File::open(&journal)
+        .and_then(|mut file| file.read_exact(&mut header))
+        .is_ok_and(|()| header == JOURNAL_MAGIC)
+}
+
+/// Restores the last committed state of a SQLite file whose rollback
+/// journal a killed writer left behind. A read-only connection cannot roll a
+/// hot journal back (SQLite answers "attempt to write a readonly
+/// database"), so one read-write connection reads the schema, which makes
+/// SQLite roll the unfinished transaction back; committed data is not
+/// changed. While a live writer holds the journal, the read waits for it
+/// (busy timeout) and rolls nothing back.
+///
+/// # Errors
+///
+/// [`StoreError::Open`] saying what to do when the file cannot be opened
+/// for writing (e.g. its permissions forbid it).
+async fn roll_back_hot_journal(
+    target: &StoreTarget,
+    path: &Path,
+    url: &str,
+) -> Result<(), StoreError> {
+    let refuse = |error: sqlx::Error| StoreError::Open {
+        target: target.to_string(),
+        reason: format!(
+            "{}-journal holds a commit that a stopped process left unfinished, and \
+             rolling it back needs write access ({error}); run a read-write command \
+             (e.g. collect) on the store once",
+            path.display()
+        ),
+    };
+    let mut conn = AnyConnection::connect(url).await.map_err(refuse)?;
+    let recovered = async {
+        conn.execute("PRAGMA busy_timeout = 30000").await?;
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").await
+    }
+    .await;
+    let closed = conn.close().await;
+    recovered.map_err(refuse)?;
+    closed.map_err(refuse)
 }
 
 /// Switches a SQLite file out of WAL mode (the first release's files), on

@@ -213,12 +213,14 @@ impl Store {
     ) -> Result<(), StoreError> {
         let (clause, arguments) = filter.clause("start_at", "end_at", true);
         let sql = format!(
-            "SELECT zone, account, ip, start_at, end_at, sent_hi, sent_lo, received_hi, received_lo
+            "SELECT zone, account, ip, start_at, end_at, sent_hi, sent_lo, received_hi, received_lo, id
              FROM usage_records{clause} ORDER BY zone, account, ip_key, start_at, end_at"
         );
         self.stream(&sql, arguments, "reporting usage by address", |row| {
+            // A damaged row is named by its record id (column 9).
+            let id: String = get(row, "usage_records", "?", "id", 9)?;
+            let key = id.as_str();
             let (zone, account) = zone_account(row)?;
-            let key = account.as_str();
             let ip_text: String = get(row, "usage_records", key, "ip", 2)?;
             let ip: IpAddr = ip_text.parse().map_err(|_| StoreError::Corrupt {
                 table: "usage_records",

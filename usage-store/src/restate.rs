@@ -7,11 +7,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use sqlx::AnyConnection;
 use sqlx::Row as _;
 use time::OffsetDateTime;
-use usage_model::{AccountId, CollectionWindow, UsageRecord, ZoneId};
+use usage_model::{AccountId, CollectionWindow, Grid, UsageRecord, ZoneId};
 
 use crate::cloudstack::{CloudStackPosting, check_posting, post_usage};
 use crate::codec::{count, digest_to_hex, split_signed, split_wide};
-use crate::commit::{WindowRow, write_window_row};
+use crate::commit::{WindowRow, grid_seconds, write_window_row};
 use crate::error::Doing as _;
 use crate::late_event::LATE_EVENT;
 use crate::store::{get, get_text, lock_zone};
@@ -36,6 +36,9 @@ pub struct RestateCommit {
     pub anomalies: Vec<AnomalyRow>,
     /// The digest of the holdings the window bills now.
     pub ownership_digest: [u8; 32],
+    /// The grid the window was planned on now: the one it was first billed
+    /// on (see [`BilledWindow::grid`](crate::BilledWindow::grid)).
+    pub grid: Grid,
     /// Addresses queried and requests sent.
     pub stats: WindowStats,
     /// When the restatement was made: the adjustments' `restated_at`, and
@@ -128,6 +131,7 @@ impl Store {
             received: split_wide("window total bytes_received", window_totals.received)?,
             collected_at: restated_at,
             restatements: 0,
+            grid_seconds: grid_seconds(restate.grid)?,
         };
         let (records, anomalies, new_totals, row, digest) =
             (&records, &anomalies, &new_totals, &row, &digest);

@@ -1,6 +1,6 @@
 //! The schema, the same tables and columns on every engine, and its version.
 //!
-//! # Schema (version 2, in table `schema_version`)
+//! # Schema (version 3, in table `schema_version`)
 //!
 //! Written here in SQLite's spelling; PostgreSQL uses `BIGINT` and
 //! `TEXT COLLATE "C"`, MySQL `BIGINT` and `VARCHAR(n)` in a binary, no-pad
@@ -13,7 +13,7 @@
 //! hex digits.
 //!
 //! ```sql
-//! CREATE TABLE schema_version (version INTEGER NOT NULL);  -- one row: 2
+//! CREATE TABLE schema_version (version INTEGER NOT NULL);  -- one row: 3
 //! CREATE TABLE zones (
 //!     zone TEXT PRIMARY KEY,                  -- at most 255 characters
 //!     checkpoint_at INTEGER,                  -- end of the last window
@@ -32,6 +32,7 @@
 //!     received_hi INTEGER NOT NULL, received_lo INTEGER NOT NULL,
 //!     collected_at INTEGER NOT NULL,          -- also set by a restatement
 //!     restatements INTEGER NOT NULL,          -- how often it was restated
+//!     grid_seconds INTEGER,                   -- its grid; NULL before version 3
 //!     PRIMARY KEY (zone, start_at)
 //! );
 //! CREATE TABLE usage_records (
@@ -66,12 +67,15 @@
 //!
 //! Version 1 was the SQLite file of the first release (RFC 3339 text times,
 //! signed byte counts, `PRAGMA user_version = 1`); a read-write open
-//! migrates it in place (see `migrate_v1`).
+//! migrates it in place (see `migrate_v1`). Version 2 lacked
+//! `windows.grid_seconds`; a read-write open adds the column (`NULL` in the
+//! rows already there: such a window is taken to be on the zone's current
+//! grid).
 
 use crate::dialect::Dialect;
 
 /// The schema version this program reads and writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The longest zone or account name, in characters.
 pub(crate) const MAX_NAME: usize = 255;
@@ -122,6 +126,7 @@ pub(crate) fn create_statements(dialect: Dialect, collation: &str) -> Vec<String
                 received_lo {int} NOT NULL,
                 collected_at {int} NOT NULL,
                 restatements {int} NOT NULL,
+                grid_seconds {int},
                 PRIMARY KEY (zone, start_at)
             ){options}"
         ),

@@ -9,7 +9,7 @@ use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row as _};
 use time::OffsetDateTime;
-use usage_model::{CollectionWindow, ZoneId};
+use usage_model::{CollectionWindow, Grid, ZoneId};
 
 use crate::codec::{digest_from_hex, from_seconds};
 use crate::dialect::Dialect;
@@ -39,6 +39,9 @@ pub struct BilledWindow {
     /// restatement; `None` for a window migrated from schema version 1,
     /// which kept none.
     pub ownership_digest: Option<[u8; 32]>,
+    /// The grid it was billed on; `None` for a window stored before schema
+    /// version 3, which kept none (taken to be on the zone's current grid).
+    pub grid: Option<Grid>,
 }
 
 /// An open usage store: SQLite, PostgreSQL or MySQL/MariaDB behind one API.
@@ -192,7 +195,8 @@ impl Store {
         mut each: impl FnMut(BilledWindow) -> ControlFlow<()>,
     ) -> Result<(), StoreError> {
         let sql = self.dialect.sql(
-            "SELECT start_at, end_at, ownership_digest FROM windows WHERE zone = ? ORDER BY start_at",
+            "SELECT start_at, end_at, ownership_digest, grid_seconds FROM windows
+             WHERE zone = ? ORDER BY start_at",
         );
         let mut rows = sqlx::query(&sql).bind(zone.as_str()).fetch(&self.pool);
         while let Some(row) = next_row(&mut rows, "listing billed windows").await? {
@@ -209,9 +213,24 @@ impl Store {
                     })
                 })
                 .transpose()?;
+            let grid_seconds: Option<i64> = get(&row, "windows", key, "grid_seconds", 3)?;
+            let grid = grid_seconds
+                .map(|seconds| {
+                    u64::try_from(seconds)
+                        .ok()
+                        .and_then(|seconds| Grid::from_seconds(seconds).ok())
+                        .ok_or_else(|| StoreError::Corrupt {
+                            table: "windows",
+                            key: key.to_owned(),
+                            column: "grid_seconds",
+                            reason: format!("{seconds} is not a grid step"),
+                        })
+                })
+                .transpose()?;
             if each(BilledWindow {
                 window,
                 ownership_digest,
+                grid,
             })
             .is_break()
             {

@@ -21,5 +21,7 @@ mod open;
 mod reports;
 #[path = "store/restate.rs"]
 mod restate;
+#[path = "store/stories.rs"]
+mod stories;
 #[path = "store/traffic_monitor.rs"]
 mod traffic_monitor;

@@ -452,7 +452,6 @@ fn report_errors_are_one_line() {
 /// A stored record whose address column was damaged is named by its
 /// record id and the column, in one line, with status 1.
 #[test]
-#[ignore = "usage-store bug: Store::report_by_ip names a corrupt usage_records row by its account (\"corrupt usage_records row acct-7\"), not by its record id"]
 fn a_corrupt_record_is_named_by_its_id_and_column() {
     for engine in engines() {
         let (_scratch, store) = billed_store(engine);

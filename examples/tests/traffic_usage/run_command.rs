@@ -1,7 +1,8 @@
 //! `traffic-usage run` through the built binary: a pass over two zones with
 //! one monitor failing, a background collector billing new windows as time
-//! moves, its metrics against the store, a stop by SIGTERM, and a changed
-//! setting refused.
+//! moves and following events appended to its log, its metrics against the
+//! store, a stop by SIGTERM (also while Traffic Sentinel is slow to answer),
+//! and a changed setting refused.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -238,4 +239,287 @@ fn config_errors_name_the_file_line_and_key() {
         "{stderr}"
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+/// Sends SIGTERM to `child` and waits for it: exit status 0 within 10 s.
+fn terminate(child: &mut std::process::Child) {
+    let started = Instant::now();
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "stopped after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(status.code(), Some(0));
+}
+
+/// SIGTERM while Traffic Sentinel is slow to answer the first window: the
+/// process stops within 10 s with status 0, the window stores nothing, and
+/// a later pass bills everything once.
+#[test]
+fn sigterm_during_a_slow_window_stores_nothing_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = emulator(&[
+        "2026-11-01T01:00:00Z,192.0.2.7,198.51.100.1,,EXTERNAL,100",
+        "2026-11-02T05:00:00Z,198.51.100.1,192.0.2.7,EXTERNAL,,40",
+    ]);
+    // The first request waits a minute; taking it clears the fault, which
+    // tells the test that the window is in flight.
+    emulator
+        .faults()
+        .set(Fault::Delay(Duration::from_secs(60)), Times::Next(1))
+        .unwrap();
+    std::fs::write(
+        dir.path().join("events.jsonl"),
+        event(1, "2026-11-01T00:00:00Z", "z1", "a", "192.0.2.7") + "\n",
+    )
+    .unwrap();
+    let config = config(
+        dir.path(),
+        "1h",
+        "1h",
+        &[("z1", emulator.url().to_string())],
+    );
+    let mut child = Command::new(BIN)
+        .args(["run", "--config", &config])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !emulator.faults().active().is_empty() {
+        assert!(Instant::now() < deadline, "no request within a minute");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(emulator.requests_served(), 0, "the first answer is delayed");
+    terminate(&mut child);
+
+    // Nothing was committed: no zone has a checkpoint, no record is stored.
+    let db = dir.path().join("usage.sqlite");
+    let db = db.to_str().unwrap();
+    let status = run(&["status", "--db", db, "--format", "json"]);
+    assert!(status.status.success());
+    let zones: Vec<serde_json::Value> = serde_json::from_slice(&status.stdout).unwrap();
+    assert!(zones.is_empty(), "{zones:?}");
+    assert_eq!(
+        report(dir.path()),
+        "zone,account,bytes_sent,bytes_received\n"
+    );
+
+    // The next pass bills the whole history, once.
+    let output = run(&["run", "--config", &config, "--once"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        report(dir.path()),
+        "zone,account,bytes_sent,bytes_received\nz1,a,100,40\n"
+    );
+}
+
+/// One scrape of the figures the test compares with the store: windows
+/// committed, bytes sent billed and the checkpoint of zone `z1`.
+fn scraped_figures(addr: &str) -> Option<(u64, u64, i64)> {
+    let metrics = scrape(addr);
+    let value = |prefix: &str, extra: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(prefix) && l.contains("zone=\"z1\"") && l.contains(extra))
+            .and_then(|l| l.rsplit(' ').next())
+            .map(str::to_owned)
+    };
+    Some((
+        value("traffic_usage_windows_total{", "")?.parse().ok()?,
+        value("traffic_usage_bytes_billed_total{", "sent")?
+            .parse()
+            .ok()?,
+        value("traffic_usage_checkpoint_timestamp_seconds{", "")?
+            .parse::<f64>()
+            .ok()? as i64,
+    ))
+}
+
+/// The same figures read from the store: windows, bytes sent and the
+/// checkpoint of zone `z1` (`None` before its first window).
+fn stored_figures(dir: &Path) -> Option<(u64, u64, i64)> {
+    let db = dir.join("usage.sqlite");
+    let status = run(&["status", "--db", db.to_str().unwrap(), "--format", "json"]);
+    assert!(status.status.success());
+    let zones: Vec<serde_json::Value> = serde_json::from_slice(&status.stdout).unwrap();
+    let zone = zones.iter().find(|z| z["zone"] == "z1")?;
+    let checkpoint = time::OffsetDateTime::parse(
+        zone["checkpoint"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let sent: u64 = report(dir)
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').nth(2).unwrap().parse::<u64>().unwrap())
+        .sum();
+    Some((
+        zone["windows"].as_u64().unwrap(),
+        sent,
+        checkpoint.unix_timestamp(),
+    ))
+}
+
+/// A background `run` on a 5 s grid while the test appends a handover to
+/// the events file: windows before the handover bill the first owner,
+/// windows after it the second, no late event is raised, and at a quiet
+/// moment `/metrics` says what the store holds.
+#[test]
+fn a_background_collector_follows_appended_events_and_its_metrics_match_the_store() {
+    use time::OffsetDateTime;
+    use time::format_description::well_known::Rfc3339;
+
+    let dir = tempfile::tempdir().unwrap();
+    let grid = 5;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let from = now - now.rem_euclid(grid) - 60;
+    // 10 bytes sent by the address in every 5 s bucket from `from` to three
+    // minutes ahead.
+    let flows: Vec<String> = (0..48)
+        .map(|n| {
+            let at = OffsetDateTime::from_unix_timestamp(from + n * grid).unwrap();
+            format!(
+                "{},192.0.2.7,198.51.100.1,,EXTERNAL,10",
+                at.format(&Rfc3339).unwrap()
+            )
+        })
+        .collect();
+    let csv = format!(
+        "time,ipsource,ipdestination,sourcezone,destinationzone,bytes\n{}\n",
+        flows.join("\n")
+    );
+    let history = FlowHistory::new(
+        Grid::from_seconds(grid as u64).unwrap(),
+        read_flows(csv.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let emulator = Emulator::start_in_background(
+        "127.0.0.1:0".parse().unwrap(),
+        history,
+        EmulatorOptions::new(),
+    )
+    .unwrap();
+    let events = dir.path().join("events.jsonl");
+    std::fs::write(
+        &events,
+        event(1, "2026-11-01T00:00:00Z", "z1", "a", "192.0.2.7") + "\n",
+    )
+    .unwrap();
+    let from_text = OffsetDateTime::from_unix_timestamp(from)
+        .unwrap()
+        .format(&Rfc3339)
+        .unwrap();
+    let config = dir.path().join("run.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "db = {:?}\nevents = {:?}\ninterval = \"2s\"\nlag = \"0\"\n\n[[monitor]]\nzone = \"z1\"\n\
+             url = \"{}\"\ngranularity = \"5s\"\nfrom = \"{from_text}\"\nretries = 0\n",
+            dir.path().join("usage.sqlite").to_str().unwrap(),
+            events.to_str().unwrap(),
+            emulator.url()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["run", "--config", config.to_str().unwrap()])
+        .args(["--metrics-listen", "127.0.0.1:0"])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr = first
+        .strip_prefix("metrics on http://")
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .unwrap()
+        .to_owned();
+    let wait_for_checkpoint = |at: i64| {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if scraped_figures(&addr).is_some_and(|(_, _, checkpoint)| checkpoint >= at) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "checkpoint never reached {at}");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    };
+    wait_for_checkpoint(from + grid);
+
+    // A handover 10 s after the next bucket boundary, ahead of the
+    // checkpoint.
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let handover = now - now.rem_euclid(grid) + grid + 10;
+    let at = OffsetDateTime::from_unix_timestamp(handover)
+        .unwrap()
+        .format(&Rfc3339)
+        .unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&events)
+        .unwrap();
+    writeln!(
+        file,
+        r#"{{"id":2,"type":"NET.IPRELEASE","at":"{at}","zone":"z1","account":"a","ip":"192.0.2.7"}}"#
+    )
+    .unwrap();
+    writeln!(file, "{}", event(3, &at, "z1", "b", "192.0.2.7")).unwrap();
+    drop(file);
+    let end = handover + 4 * grid;
+    wait_for_checkpoint(end);
+
+    // At a quiet moment (the same figures before and after reading the
+    // store), the metrics equal the store.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let before = scraped_figures(&addr);
+        let stored = stored_figures(dir.path());
+        let after = scraped_figures(&addr);
+        if before.is_some() && before == after && stored == before {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "metrics {before:?} / {after:?}, store {stored:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    terminate(&mut child);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!stderr.contains("late-event"), "{stderr}");
+
+    // Before the handover, `a`; from it to the checkpoint, `b`: 10 bytes a
+    // bucket.
+    let (_, _, checkpoint) = stored_figures(dir.path()).unwrap();
+    let report = report(dir.path());
+    let a = (handover - from) / grid * 10;
+    let b = (checkpoint.min(from + 48 * grid) - handover) / grid * 10;
+    assert_eq!(
+        report,
+        format!("zone,account,bytes_sent,bytes_received\nz1,a,{a},0\nz1,b,{b},0\n")
+    );
 }

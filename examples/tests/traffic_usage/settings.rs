@@ -130,7 +130,6 @@ fn changed_settings_are_refused_naming_the_setting_until_accepted() {
 /// holding (a stray release) must not be reported as a late event of the
 /// windows billed on the old grid.
 #[test]
-#[ignore = "usage-store bug: Collection::check_late_events plans every billed window on the current grid, so after an accepted --granularity change any change of the log reports false late-event anomalies for the windows billed on the old grid"]
 fn an_accepted_grid_change_raises_no_false_late_event() {
     let emulator = emulator_in_process();
     let url = monitor(&emulator);

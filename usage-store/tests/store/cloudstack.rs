@@ -197,6 +197,7 @@ async fn windows_are_posted_to_user_statistics_in_the_same_transaction() {
             ],
             anomalies: Vec::new(),
             ownership_digest: [4; 32],
+            grid: usage_model::Grid::HOURLY,
             stats: usage_store::WindowStats::default(),
             restated_at: datetime!(2026-11-05 00:00 UTC),
             cloudstack: Some(posting.clone()),

@@ -73,6 +73,7 @@ pub(crate) fn commit(
         records,
         anomalies: Vec::new(),
         ownership_digest: digest(1),
+        grid: usage_model::Grid::HOURLY,
         event_log_digest: digest(2),
         stats: WindowStats {
             ips: 2,

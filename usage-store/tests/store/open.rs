@@ -10,7 +10,7 @@ use usage_model::{AccountId, ZoneId};
 use usage_store::{Engine, OpenMode, ReportFilter, SCHEMA_VERSION, Store, StoreError, StoreTarget};
 
 use crate::engines::engines;
-use crate::fixtures::{first_day, snapshot, zone};
+use crate::fixtures::{first_day, second_day, snapshot, zone};
 
 /// Every file of a directory with its bytes.
 fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
@@ -140,6 +140,65 @@ async fn a_newer_schema_is_refused() {
             let expected =
                 format!("schema version 99 is newer than this program's {SCHEMA_VERSION}");
             assert!(err.to_string().contains(&expected), "{err}");
+        }
+    }
+}
+
+/// A store of schema version 2 (windows without their grid) is reported
+/// outdated to a read-only open and migrated by a read-write one: the
+/// column comes back, the reports are unchanged, old windows have no grid
+/// and new ones keep theirs. A migration killed after MySQL committed the
+/// `ALTER TABLE` (the column there, the version still 2) completes too.
+#[tokio::test]
+async fn a_version_2_store_gains_window_grids() {
+    for db in engines().await {
+        let engine = db.engine;
+        for column_left in [false, true] {
+            let store = db.open().await;
+            if !column_left {
+                store.commit_window(&first_day()).await.unwrap();
+            }
+            let before = snapshot(&store).await;
+            store.close().await;
+            let mut raw = db.raw().await;
+            if !column_left {
+                raw.execute("ALTER TABLE windows DROP COLUMN grid_seconds")
+                    .await
+                    .unwrap();
+            }
+            raw.execute("UPDATE schema_version SET version = 2")
+                .await
+                .unwrap();
+            raw.close().await.unwrap();
+
+            let err = Store::open(&db.target, OpenMode::ReadOnly)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, StoreError::SchemaOutdated { found: 2, .. }),
+                "{engine}: {err:?}"
+            );
+            let store = db.open().await;
+            assert_eq!(snapshot(&store).await, before, "{engine}");
+            if !column_left {
+                store.commit_window(&second_day()).await.unwrap();
+            }
+            let mut grids = Vec::new();
+            store
+                .billed_windows(&zone(), |w| {
+                    grids.push(w.grid);
+                    std::ops::ControlFlow::Continue(())
+                })
+                .await
+                .unwrap();
+            assert_eq!(
+                grids,
+                [None, Some(usage_model::Grid::HOURLY)],
+                "{engine}, column left: {column_left}"
+            );
+            store.close().await;
+            let store = Store::open(&db.target, OpenMode::ReadOnly).await.unwrap();
+            store.close().await;
         }
     }
 }

@@ -45,6 +45,7 @@ fn restatement_of_first_day() -> RestateCommit {
             detail: "198.51.100.4 released while free".to_owned(),
         }],
         ownership_digest: digest(3),
+        grid: usage_model::Grid::HOURLY,
         stats: WindowStats {
             ips: 3,
             requests: 1,

@@ -132,19 +132,6 @@ impl TestStore {
         .unwrap_or_else(|e| panic!("{}: {e}", self.engine.name()))
     }
 
-    /// Rolls back what a killed `collect` left half-written in a SQLite
-    /// file (its hot rollback journal), as the next read-write open would:
-    /// `report` and `status` open the file read-only and cannot (see
-    /// `reliability::crash::report_and_status_after_a_collect_killed_mid_commit`).
-    /// Servers roll back on their own.
-    pub(crate) fn recover_after_a_kill(&self) {
-        if let Some(path) = self.path()
-            && path.exists()
-        {
-            self.execute("SELECT COUNT(*) FROM sqlite_master");
-        }
-    }
-
     /// The number of tables in a server's database (servers only).
     pub(crate) fn table_count(&self) -> i64 {
         let query = match self.engine {
