@@ -2,17 +2,20 @@
 //! that arrive after their day was billed are reported once and rebill
 //! nothing; `collect --restate` then rebills the day from the current log,
 //! as a first collection would, and stores what changed as signed
-//! adjustments.
+//! adjustments; a restatement killed midway leaves each window old or new.
 
 use std::io::Write as _;
-use std::process::Output;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use traffic_sentinel_emulator::{Fault, Times};
+
 use crate::end_to_end::{REPORT_BY_IP, emulator_in_process, story};
 use crate::support::{
-    Contents, Engine, Scratch, TestStore, assert_same, assert_success, checkpoint, engines,
+    Contents, Engine, Scratch, TestStore, assert_same, assert_success, binary, checkpoint, engines,
     monitor, report, run, sleep_into_the_next_second, stderr,
 };
 
@@ -68,6 +71,13 @@ zone-1,acct-b,2026-11-01T03:00:00Z,2026-11-01T06:00:00Z,0,5
 /// `collect` of zone-1 as the end-to-end story does (windows of 3 h,
 /// account 1 excluded) with `extra` flags.
 fn collect(scratch: &Scratch, monitor: &str, db: &str, extra: &[&str]) -> Output {
+    collect_command(scratch, monitor, db, extra)
+        .output()
+        .expect("the binary runs")
+}
+
+/// The command [`collect`] runs.
+fn collect_command(scratch: &Scratch, monitor: &str, db: &str, extra: &[&str]) -> Command {
     let events = scratch.arg("events.jsonl");
     let mut args = vec![
         "collect",
@@ -89,7 +99,9 @@ fn collect(scratch: &Scratch, monitor: &str, db: &str, extra: &[&str]) -> Output
         "1",
     ];
     args.extend_from_slice(extra);
-    run(&args)
+    let mut command = binary();
+    command.args(&args);
+    command
 }
 
 /// A fresh store on `engine` with the story's day billed.
@@ -268,5 +280,105 @@ fn restating_a_day_equals_a_fresh_collection_with_signed_adjustments() {
                 &format!("{} against {}", engine.name(), first.name()),
             );
         }
+    }
+}
+
+/// The record lines of `csv` (a `report --by ip` table) that start inside
+/// the 3 h window starting at `hour` on the story's day.
+fn window_lines(csv: &str, hour: u32) -> Vec<&str> {
+    let hours: Vec<String> = (hour..hour + 3)
+        .map(|h| format!("2026-11-01T{h:02}:"))
+        .collect();
+    csv.lines()
+        .skip(1)
+        .filter(|line| {
+            let start = line.split(',').nth(3).unwrap_or_default();
+            hours.iter().any(|h| start.starts_with(h.as_str()))
+        })
+        .collect()
+}
+
+/// `collect --restate` killed with SIGKILL while Traffic Sentinel is slow
+/// to answer its first, second, third… window (each time on a freshly
+/// billed day): after the kill each window holds either its old records or
+/// its restated ones, never a mix, with adjustments only once restated; a
+/// second run completes the restatement.
+#[test]
+fn a_restatement_killed_midway_leaves_each_window_old_or_new() {
+    let emulator = emulator_in_process();
+    let url = monitor(&emulator);
+    let old = first_records();
+    let restate = ["--restate", "--from", DAY_START, "--until", DAY_END];
+    for engine in engines() {
+        let name = engine.name();
+        // How many kills left the changed windows half old, half new.
+        let mut partly_restated = 0;
+        for attempt in 0..4 {
+            let scratch = story();
+            let store = billed_day(engine, &scratch, &url);
+            let db = store.target();
+            log_late_events(&scratch);
+            assert_success(&collect(&scratch, &url, db, &["--until", DAY_END]));
+            // Every answer waits a second; the kill lands while the
+            // request of window `attempt` waits, after the windows before
+            // it were restated.
+            emulator
+                .faults()
+                .replace(Fault::Delay(Duration::from_secs(1)), Times::Always)
+                .unwrap();
+            let served = emulator.requests_served();
+            let mut child = collect_command(&scratch, &url, db, &restate)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while emulator.requests_served() < served + attempt {
+                assert!(Instant::now() < deadline, "{name}: the restatement stalled");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            std::thread::sleep(Duration::from_millis(400));
+            let _ = child.kill();
+            child.wait().unwrap();
+            emulator.faults().clear();
+            let records = report(db, &["--by", "ip", "--format", "csv"]);
+            let adjustments = report(db, &["--by", "adjustment", "--format", "csv"]);
+            let mut states = Vec::new();
+            for hour in (0..8).map(|n| n * 3) {
+                let got = window_lines(&records, hour);
+                let was = window_lines(&old, hour);
+                let will_be = window_lines(RESTATED_RECORDS, hour);
+                assert!(
+                    got == was || got == will_be,
+                    "{name}: attempt {attempt}, window at {hour:02}:00 is mixed: {got:?}"
+                );
+                let start = format!(",2026-11-01T{hour:02}:00:00Z,");
+                if was != will_be {
+                    // Adjustments once restated, where account totals moved.
+                    assert_eq!(
+                        adjustments.contains(&start),
+                        got == will_be && ADJUSTMENTS.contains(&start),
+                        "{name}: attempt {attempt}, window at {hour:02}:00: {adjustments}"
+                    );
+                    states.push(got == will_be);
+                }
+            }
+            partly_restated += usize::from(states.contains(&true) && states.contains(&false));
+            assert_success(&collect(&scratch, &url, db, &restate));
+            assert_eq!(
+                report(db, &["--by", "ip", "--format", "csv"]),
+                RESTATED_RECORDS,
+                "{name}: attempt {attempt}, after the second run"
+            );
+            assert_eq!(
+                Contents::of(db).without_clock().adjustments,
+                ADJUSTMENTS,
+                "{name}: attempt {attempt}"
+            );
+        }
+        assert!(
+            partly_restated >= 1,
+            "{name}: no kill left the day partly restated"
+        );
     }
 }
