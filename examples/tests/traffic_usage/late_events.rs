@@ -16,7 +16,7 @@ use traffic_sentinel_emulator::{Fault, Times};
 use crate::end_to_end::{REPORT_BY_IP, emulator_in_process, story};
 use crate::support::{
     Contents, Engine, Scratch, TestStore, assert_same, assert_success, binary, checkpoint, engines,
-    monitor, report, run, sleep_into_the_next_second, stderr,
+    monitor, report, sleep_into_the_next_second, stderr,
 };
 
 const DAY_START: &str = "2026-11-01T00:00:00Z";
