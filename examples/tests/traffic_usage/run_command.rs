@@ -225,20 +225,54 @@ fn a_background_collector_bills_new_windows_and_stops_on_sigterm() {
 #[test]
 fn config_errors_name_the_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bad.toml");
-    std::fs::write(
-        &path,
-        "db = \"u.sqlite\"\nevents = \"e.jsonl\"\nintervall = \"1h\"\n",
-    )
-    .unwrap();
-    let output = run(&["run", "--config", path.to_str().unwrap(), "--once"]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("line 3") && stderr.contains("intervall"),
-        "{stderr}"
-    );
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let top = "db = \"u.sqlite\"\nevents = \"e.jsonl\"\n";
+    let monitor =
+        |zone: &str, url: &str| format!("[[monitor]]\nzone = \"{zone}\"\nurl = \"{url}\"\n");
+    // (what is wrong, the file, the line and key the message must name)
+    let cases = [
+        (
+            "unknown key",
+            format!("{top}intervall = \"1h\"\n{}", monitor("z", "http://ts")),
+            "line 3",
+            "intervall",
+        ),
+        (
+            "bad duration",
+            format!("{top}interval = \"5x\"\n{}", monitor("z", "http://ts")),
+            "line 3",
+            "interval",
+        ),
+        (
+            "bad URL",
+            format!("{top}{}", monitor("z", "ftp://ts")),
+            "line 5",
+            "url",
+        ),
+        (
+            "duplicate zone",
+            format!(
+                "{top}{}{}",
+                monitor("z", "http://a"),
+                monitor("z", "http://b")
+            ),
+            "line 7",
+            "zone",
+        ),
+    ];
+    for (what, text, line, key) in cases {
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, text).unwrap();
+        let output = run(&["run", "--config", path.to_str().unwrap(), "--once"]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{what}: {stderr}");
+        assert!(
+            stderr.contains("bad.toml")
+                && stderr.contains(line)
+                && stderr.contains(&format!("\"{key}\"")),
+            "{what}: {stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{what}: {stderr}");
+    }
 }
 
 /// Sends SIGTERM to `child` and waits for it: exit status 0 within 10 s.
