@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use time::macros::datetime;
 use usage_model::{TimeInterval, TrafficQuery};
 
-use super::line::{Line, MAX_CONTENT_CHARS, parse_ip, parse_line};
+use super::line::{Line, MAX_CONTENT_CHARS, dotted_quad, parse_ip, parse_line};
 use super::*;
 use crate::{MonitorConfig, plan_requests};
 
@@ -727,5 +727,53 @@ proptest! {
         for (&(tag, ip), &counts) in &expected {
             prop_assert_eq!(added.get(tag, ip), Some(counts));
         }
+    }
+}
+
+/// Text near a dotted quad: octets of one to four digits (leading zeros
+/// too), three to five of them, with now and then a stray character.
+fn near_dotted_quad() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<[u8; 4]>().prop_map(|x| std::net::Ipv4Addr::from(x).to_string()),
+        proptest::collection::vec("[0-9]{1,4}", 3..=5).prop_map(|octets| octets.join(".")),
+        "[0-9.]{0,17}",
+        "[0-9. +x:-]{0,17}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(5000))]
+
+    /// The dotted-quad path accepts only what `Ipv4Addr::from_str` accepts,
+    /// with the same value.
+    #[test]
+    fn the_dotted_quad_path_agrees_with_std(text in prop_oneof![near_dotted_quad(), mutated_ip()]) {
+        if let Some(quad) = dotted_quad(text.as_bytes()) {
+            prop_assert_eq!(Ok(quad), text.parse::<std::net::Ipv4Addr>(), "{:?}", text);
+        }
+        prop_assert_eq!(
+            parse_ip(&text).ok(),
+            text.parse::<IpAddr>().ok().map(|ip| ip.to_canonical()),
+            "{:?}",
+            text
+        );
+    }
+}
+
+#[test]
+fn the_dotted_quad_path_takes_the_common_form_only() {
+    for (text, taken) in [
+        ("203.0.113.7", true),
+        ("0.0.0.0", true),
+        ("255.255.255.255", true),
+        ("256.0.0.1", false),
+        ("01.2.3.4", false),
+        ("1.2.3", false),
+        ("1.2.3.4.5", false),
+        ("1..3.4", false),
+        ("::ffff:1.2.3.4", false),
+        ("1.2.3.4 ", false),
+    ] {
+        assert_eq!(dotted_quad(text.as_bytes()).is_some(), taken, "{text}");
     }
 }
