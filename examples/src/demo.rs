@@ -1,16 +1,22 @@
 //! The demo: a synthetic event log and flow history drawn from a seed,
 //! collected through the real client from an in-process emulator over
 //! loopback HTTP, reported, and checked for conservation by a replay that
-//! shares no code with the billing core.
+//! shares no code with the billing core. With `--sflow`, the same data is
+//! played to the emulator as sFlow datagrams ([`over_sflow`]).
+
+mod over_sflow;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
 
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 use traffic_sentinel_client::{MonitorConfig, TrafficSentinelClient};
-use traffic_sentinel_emulator::{Emulator, EmulatorOptions, Flow, FlowHistory, Side, ZoneFilter};
+use traffic_sentinel_emulator::{
+    Emulator, EmulatorOptions, Flow, FlowHistory, HistorySnapshot, Side, ZoneFilter,
+};
 use usage_correlator::{LedgerOptions, OwnershipLedger, Schedule};
 use usage_model::{AccountId, ByteCounts, Grid, IpEvent, IpEventKind, UsageRecord, ZoneId};
 
@@ -35,7 +41,8 @@ const OTHER_ZONE: &str = "INTERNAL";
 /// under 2 GiB.
 const MAX_IP_DAYS: u64 = 20_000;
 
-/// The billing grid: Traffic Sentinel's hourly view.
+/// The billing grid of the demo's time: Traffic Sentinel's hourly view.
+/// (`--sflow` plays each of its hours as a shorter bucket.)
 const GRID: Grid = Grid::HOURLY;
 /// The emulator's bucket size: minute data.
 const BUCKET: Duration = Duration::MINUTE;
@@ -48,8 +55,11 @@ const DEMO_START: OffsetDateTime = datetime!(2026-11-01 00:00 UTC);
 ///
 /// [`CliError::Conservation`] when the bytes billed differ from the bytes of
 /// owned buckets; any error of the emulator, the client, the store or the
-/// billing core.
+/// billing core; with `--sflow`, as [`over_sflow::run`].
 pub(crate) fn run(args: &DemoArgs) -> Result<(), CliError> {
+    if args.sflow {
+        return over_sflow::run(args);
+    }
     // The synthetic history is held in memory (about 450 flows per address
     // and day, a few hundred bytes each): refuse what would not fit.
     let ip_days = u64::from(args.ips) * u64::from(args.days);
@@ -65,14 +75,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), CliError> {
     let data = DemoData::generate(args)?;
     let history = FlowHistory::new(usage_model::Grid::MINUTELY, data.flows.iter().cloned())
         .map_err(CliError::Emulator)?;
-    let dir = tempfile::Builder::new()
-        .prefix("traffic-usage-demo-")
-        .tempdir()
-        .map_err(|source| CliError::Setup {
-            what: "a temporary directory",
-            source,
-        })?;
-    let db = dir.path().join("usage.db");
+    let (dir, db) = scratch_db()?;
     let zone = ZoneId::new(ZONE).map_err(CliError::DemoData)?;
 
     let (outcome, url) = runtime()?.block_on(async {
@@ -81,26 +84,46 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), CliError> {
             .await
             .map_err(CliError::Emulator)?;
         let url = emulator.url();
-        let result = collect_and_check(&data, &emulator, &zone, &db).await;
+        // The demo's clock: its span has just ended.
+        let clock = Clock {
+            now: data.end,
+            lag: Duration::ZERO,
+        };
+        let result = collect_and_check(&data, &emulator, &zone, &db, clock).await;
         emulator.shutdown().await;
         result.map(|outcome| (outcome, url))
     })?;
 
-    let mut out = data.describe();
+    let mut out = data.describe("demo", &format!("{} day(s)", args.days));
     out.push_str(&format!(
         "served by the Traffic Sentinel emulator at {url} ({} s buckets), collected into a temporary SQLite database\n\n",
         BUCKET.whole_seconds(),
     ));
-    out.push_str(&outcome.table);
-    out.push('\n');
-    out.push_str(
-        &outcome
-            .check
-            .line(data.pool.len(), outcome.windows as usize, outcome.requests),
-    );
+    out.push_str(&outcome.finish(&data));
     write_stdout(out.as_bytes())?;
     drop(dir);
     Ok(())
+}
+
+/// A temporary directory and the path of a SQLite database in it (created
+/// by the first collection); the directory goes when dropped.
+fn scratch_db() -> Result<(tempfile::TempDir, PathBuf), CliError> {
+    let dir = tempfile::Builder::new()
+        .prefix("traffic-usage-demo-")
+        .tempdir()
+        .map_err(|source| CliError::Setup {
+            what: "a temporary directory",
+            source,
+        })?;
+    let db = dir.path().join("usage.db");
+    Ok((dir, db))
+}
+
+/// The clock a demo collects by: windows end at `now - lag` at the latest.
+#[derive(Clone, Copy, Debug)]
+struct Clock {
+    now: OffsetDateTime,
+    lag: Duration,
 }
 
 /// What the collection gave and what the check found.
@@ -112,30 +135,42 @@ struct DemoOutcome {
     check: Conservation,
 }
 
-/// Collects the demo span through the real client into `db`, then checks
-/// conservation against the emulator's history.
+impl DemoOutcome {
+    /// The report table, a blank line and the line of the check.
+    fn finish(&self, data: &DemoData) -> String {
+        format!(
+            "{}\n{}",
+            self.table,
+            self.check
+                .line(data.pool.len(), self.windows as usize, self.requests)
+        )
+    }
+}
+
+/// Collects the demo span on the data's grid through the real client into
+/// `db`, then checks conservation against what the emulator serves.
 async fn collect_and_check(
     data: &DemoData,
     emulator: &Emulator,
     zone: &ZoneId,
-    db: &std::path::Path,
+    db: &Path,
+    clock: Clock,
 ) -> Result<DemoOutcome, CliError> {
     let config = MonitorConfig::builder(emulator.url().as_str())
-        .granularity(GRID)
+        .granularity(data.grid)
         .build()
         .map_err(CliError::Monitor)?;
     let source = Sentinel(TrafficSentinelClient::new(config).map_err(CliError::Monitor)?);
     let ledger = OwnershipLedger::from_events(LedgerOptions::new(), data.events.iter().cloned());
     let schedule = Schedule::new()
-        .grid(GRID)
+        .grid(data.grid)
         .max_window(Duration::DAY)
-        .settle_lag(Duration::ZERO);
+        .settle_lag(clock.lag);
     let store = Store::open(&StoreTarget::sqlite(db), OpenMode::ReadWrite).await?;
     let collection = Collection::new(&store, &ledger, &source, zone).schedule(schedule);
     let mut progress = Progress::new();
-    // The demo's clock: its span has just ended.
     let summary = collection
-        .collect(Some(data.start), Some(data.end), data.end, |report| {
+        .collect(Some(data.start), Some(data.end), clock.now, |report| {
             progress.window_done(report);
         })
         .await;
@@ -159,7 +194,8 @@ async fn collect_and_check(
     )
     .await?;
     store.close().await;
-    let check = Conservation::check(data, emulator.history(), &records)?;
+    let served = emulator.served_history().map_err(CliError::Emulator)?;
+    let check = Conservation::check(data, &served, &records)?;
     Ok(DemoOutcome {
         table: String::from_utf8_lossy(&table).into_owned(),
         windows: summary.windows,
@@ -203,7 +239,8 @@ impl SplitMix64 {
 
 /// The `i`-th address of the pool: two of three are IPv4 (203.0.113.0/24 and
 /// 198.51.100.0/24 alternately, while they last), every third is IPv6
-/// (2001:db8::/32).
+/// (2001:db8:0:1::/64); `--sflow`'s zone map puts them all in the guests'
+/// zone.
 fn pool_address(i: u32) -> IpAddr {
     let v4_before = (i / 3) * 2 + (i % 3);
     if i % 3 != 2 && v4_before < 2 * 254 {
@@ -255,9 +292,11 @@ struct DemoStats {
 struct DemoData {
     seed: u64,
     accounts: u32,
-    days: u32,
+    /// The span billed, `[start, end)`, on `grid`.
     start: OffsetDateTime,
     end: OffsetDateTime,
+    /// The billing grid: [`GRID`] in the demo's time.
+    grid: Grid,
     pool: Vec<IpAddr>,
     events: Vec<IpEvent>,
     flows: Vec<Flow>,
@@ -275,11 +314,16 @@ struct DraftEvent {
 }
 
 impl DemoData {
-    /// Draws the data of `args` from its seed.
+    /// Draws the data of `args` from its seed: `--days` days, or with
+    /// `--sflow` `--hours` hours, from [`DEMO_START`] on the hourly grid.
     fn generate(args: &DemoArgs) -> Result<DemoData, CliError> {
         let mut rng = SplitMix64(args.seed);
         let start = DEMO_START;
-        let end = start + Duration::days(i64::from(args.days));
+        let end = if args.sflow {
+            start + Duration::hours(i64::from(args.hours))
+        } else {
+            start + Duration::days(i64::from(args.days))
+        };
         let accounts = u64::from(args.accounts);
         let pool: Vec<IpAddr> = (0..args.ips).map(pool_address).collect();
         let mut stats = DemoStats {
@@ -396,9 +440,9 @@ impl DemoData {
         Ok(DemoData {
             seed: args.seed,
             accounts: args.accounts,
-            days: args.days,
             start,
             end,
+            grid: GRID,
             pool,
             events,
             flows,
@@ -460,11 +504,12 @@ impl DemoData {
         flows
     }
 
-    /// Lines describing the data.
-    fn describe(&self) -> String {
+    /// Lines describing the data: `title` and `span` say what was run over
+    /// how long.
+    fn describe(&self, title: &str, span: &str) -> String {
         let s = &self.stats;
         format!(
-            "demo, seed {}: {} addresses ({} IPv4, {} IPv6) held by {} accounts over {} day(s) from {}\n\
+            "{title}, seed {}: {} addresses ({} IPv4, {} IPv6) held by {} accounts over {span} from {}\n\
              events: {} lines: {} assigns; handovers: {} at the same instant, {} within the hour; \
              anomalies planted: {}; duplicate lines: {}; addresses that only receive: {}\n\
              flows: {} holding {} bytes, one in eight with zone {}\n",
@@ -473,7 +518,6 @@ impl DemoData {
             self.pool.len() - s.v6,
             s.v6,
             self.accounts,
-            self.days,
             format_time(self.start),
             self.events.len(),
             s.assigns,
@@ -501,17 +545,17 @@ struct Conservation {
 impl Conservation {
     /// Replays the events naively — sorted by `(at, id)`, an assign makes its
     /// account the holder, a release makes the address free — and gives each
-    /// hour bucket `[t, t + 1 h)` of each address to its holder at
-    /// `t + 1 h - 1 ns`. The expected bytes of an account are the billable
-    /// bytes of its buckets as the emulator's history holds them; they must
-    /// equal the bytes billed to it in `records`.
+    /// bucket `[t, t + g)` of the data's grid `g` of each address to its
+    /// holder at `t + g - 1 ns`. The expected bytes of an account are the
+    /// billable bytes of its buckets as the emulator's history holds them;
+    /// they must equal the bytes billed to it in `records`.
     ///
     /// # Errors
     ///
     /// [`CliError::Conservation`] listing every account whose bytes differ.
     fn check(
         data: &DemoData,
-        history: &FlowHistory,
+        history: &HistorySnapshot,
         records: &[UsageRecord],
     ) -> Result<Conservation, CliError> {
         let billable = ZoneFilter::any().include(BILLABLE_ZONE);
@@ -533,7 +577,7 @@ impl Conservation {
             let mut holder: Option<&AccountId> = None;
             let mut bucket = data.start;
             while bucket < data.end {
-                let bucket_end = bucket + GRID.step();
+                let bucket_end = bucket + data.grid.step();
                 let last_instant = bucket_end - Duration::NANOSECOND;
                 while let Some(event) = events.get(next).filter(|e| e.at <= last_instant) {
                     holder = match event.kind {
@@ -615,12 +659,14 @@ fn add(left: ByteCounts, right: ByteCounts) -> Result<ByteCounts, CliError> {
 mod tests {
     use super::*;
 
-    fn args(ips: u32, accounts: u32, days: u32, seed: u64) -> DemoArgs {
+    pub(super) fn args(ips: u32, accounts: u32, days: u32, seed: u64) -> DemoArgs {
         DemoArgs {
             ips,
             accounts,
             days,
             seed,
+            sflow: false,
+            hours: 12,
         }
     }
 
@@ -677,7 +723,7 @@ mod tests {
         let data = DemoData::generate(&args(6, 2, 1, 3)).unwrap();
         let history =
             FlowHistory::new(usage_model::Grid::MINUTELY, data.flows.iter().cloned()).unwrap();
-        let err = Conservation::check(&data, &history, &[]).unwrap_err();
+        let err = Conservation::check(&data, &HistorySnapshot::from(history), &[]).unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("conservation check failed: acct-"),

@@ -91,6 +91,11 @@ pub(crate) enum CliError {
     /// The demo's billed bytes differ from the bytes of owned buckets.
     #[error("conservation check failed: {0}")]
     Conservation(String),
+    /// `demo --sflow`: the datagrams could not be sent, or the emulator did
+    /// not aggregate exactly what was sent (datagrams, samples, bytes per
+    /// address).
+    #[error("demo over sflow: {0}")]
+    DemoSflow(String),
     /// The zone asked for appears in no event of the log: a typo must not
     /// bill nothing successfully.
     #[error("zone {zone} appears in no event of {source_name}; the zones it holds are: {}", list_zones(.known))]

@@ -69,14 +69,25 @@ fn clap_error(error: &clap::Error) -> ExitCode {
         };
     }
     let text = error.render().to_string();
-    let first = text
+    eprintln!("error: {} (see --help)", one_line(&clap_message(&text)));
+    ExitCode::from(2)
+}
+
+/// The message of clap's rendered error `text`: its first line, followed,
+/// when that line ends with `:`, by the lines it introduces (e.g. the
+/// missing arguments), joined by commas.
+fn clap_message(text: &str) -> String {
+    let mut lines = text
         .lines()
         .map(str::trim)
-        .find(|line| !line.is_empty())
-        .unwrap_or("invalid arguments");
+        .skip_while(|line| line.is_empty());
+    let first = lines.next().unwrap_or("invalid arguments");
     let first = first.strip_prefix("error: ").unwrap_or(first);
-    eprintln!("error: {} (see --help)", one_line(first));
-    ExitCode::from(2)
+    if !first.ends_with(':') {
+        return first.to_owned();
+    }
+    let listed: Vec<&str> = lines.take_while(|line| !line.is_empty()).collect();
+    format!("{first} {}", listed.join(", "))
 }
 
 fn run(command: &Command) -> Result<(), CliError> {

@@ -246,6 +246,25 @@ fn unknown_flag_is_a_clap_error() {
 }
 
 #[test]
+fn missing_arguments_are_named_on_the_one_error_line() {
+    let output = run(&["collect", "--events", "e.jsonl", "--db", "u.db"]);
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("were not provided: --monitor <URL>, --zone <ZONE> (see --help)"),
+        "{err}"
+    );
+    let output = run(&["demo", "--hours", "3"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("not provided: --sflow"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn bad_time_is_a_clap_error_naming_the_value() {
     let output = run(&[&COLLECT[..], &["--from", "2026-13-01"]].concat());
     assert_eq!(output.status.code(), Some(2));

@@ -696,6 +696,69 @@ fn demo_runs_and_checks_conservation() {
     assert_eq!(table(&stdout(&again)), table(&text));
 }
 
+/// The number after `prefix` in `line`, e.g. `sent 12 datagrams` → 12.
+fn number_after(line: &str, prefix: &str) -> u64 {
+    let rest = &line[line
+        .find(prefix)
+        .unwrap_or_else(|| panic!("{prefix:?} in {line}"))
+        + prefix.len()..];
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|e| panic!("{prefix:?} in {line}: {e}"))
+}
+
+#[test]
+fn demo_over_sflow_aggregates_every_datagram_and_checks_conservation() {
+    let output = run(&[
+        "demo",
+        "--sflow",
+        "--ips",
+        "12",
+        "--accounts",
+        "3",
+        "--hours",
+        "3",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.starts_with("demo --sflow, seed 1: 12 addresses"),
+        "{text}"
+    );
+    let sflow = text
+        .lines()
+        .find(|l| l.starts_with("sflow: sent "))
+        .unwrap_or_else(|| panic!("{text}"));
+    // Datagrams, flow samples and bytes: sent, then aggregated.
+    let (sent, aggregated) = sflow.split_once("; aggregated ").unwrap();
+    let sent = [
+        number_after(sent, "sent "),
+        number_after(sent, "datagrams ("),
+        number_after(sent, "sampling rate 1, "),
+    ];
+    let aggregated = [
+        number_after(aggregated, ""),
+        number_after(aggregated, "datagrams ("),
+        number_after(aggregated, "samples, "),
+    ];
+    assert!(sent.iter().all(|&n| n > 0), "{sflow}");
+    assert_eq!(aggregated, sent, "{sflow}");
+    assert!(sflow.ends_with(", 0 malformed, none lost"), "{sflow}");
+    assert!(
+        text.contains("per address, the emulator holds exactly the bytes sent (12 addresses"),
+        "{text}"
+    );
+    let last = text.lines().last().unwrap();
+    assert!(
+        last.starts_with("conservation check passed: billed "),
+        "{text}"
+    );
+    let billed = number_after(last, "billed ") + number_after(last, "bytes sent and ");
+    assert!(billed > 0, "{last}");
+}
+
 #[test]
 fn unknown_emulate_flags_and_faults_are_clap_errors() {
     let output = run(&["emulate", "--flows", "f.csv", "--fault", "teapot"]);
