@@ -179,6 +179,7 @@ fn store_exit_code(error: &StoreError) -> u8 {
         | StoreError::CloudStackNeedsMySql { .. }
         | StoreError::CloudStackDatabase { .. }
         | StoreError::NotCloudStackId { .. }
+        | StoreError::NoTrafficMonitor { .. }
         | StoreError::Plan(
             usage_correlator::Error::UntilNotSettled { .. }
             | usage_correlator::Error::MaxWindowBelowGrid { .. }

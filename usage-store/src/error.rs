@@ -300,6 +300,19 @@ pub enum StoreError {
         /// The target, without its password.
         target: String,
     },
+    /// CloudStack has no live traffic monitor registered for the zone
+    /// (`--monitor cloudstack`): no `host` row of `type` `TrafficMonitor`
+    /// with `data_center_id` = the zone and `removed` `NULL`.
+    #[error(
+        "zone {zone} has no traffic monitor registered in CloudStack: no live host of type TrafficMonitor with data_center_id {zone} ({hint})"
+    )]
+    NoTrafficMonitor {
+        /// The zone asked for.
+        zone: ZoneId,
+        /// What to do: `add one with addTrafficMonitor`, or, for a zone
+        /// that is not a decimal number, that CloudStack's zones are.
+        hint: &'static str,
+    },
     /// A CloudStack database name that is not a plain identifier.
     #[error("invalid CloudStack database name {name:?}: expected letters, digits and '_'")]
     CloudStackDatabase {

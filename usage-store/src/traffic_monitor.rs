@@ -63,9 +63,10 @@ impl CloudStackDatabase {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Database`] naming the zone when no live monitor is
-    /// registered for it (also for a zone that is not a decimal number,
-    /// which no CloudStack zone is), or when a query fails;
+    /// [`StoreError::NoTrafficMonitor`] naming the zone when no live
+    /// monitor is registered for it (also for a zone that is not a decimal
+    /// number, which no CloudStack zone is); [`StoreError::Database`] when a
+    /// query fails;
     /// [`StoreError::Corrupt`] for a registry CloudStack would not leave:
     /// more than one live monitor in the zone (naming every host id), no
     /// `url` detail or an empty one, or a detail given twice.
@@ -74,15 +75,12 @@ impl CloudStackDatabase {
         zone: &ZoneId,
     ) -> Result<RegisteredTrafficMonitor, StoreError> {
         const ACTION: &str = "finding the zone's traffic monitor in CloudStack";
-        let not_registered = |hint: &str| StoreError::Database {
-            action: ACTION,
-            message: format!(
-                "zone {zone:?} has no traffic monitor: no live host of type TrafficMonitor with data_center_id {zone}{hint}"
-            ),
-            code: None,
+        let not_registered = |hint: &'static str| StoreError::NoTrafficMonitor {
+            zone: zone.clone(),
+            hint,
         };
         let Some(zone_id) = zone_number(zone) else {
-            return Err(not_registered(" (CloudStack zones are numeric ids)"));
+            return Err(not_registered("CloudStack zones are numeric ids"));
         };
         let hosts: Vec<String> = sqlx::query_scalar(&format!(
             "SELECT CAST(id AS CHAR) FROM host
@@ -94,7 +92,7 @@ impl CloudStackDatabase {
         .await
         .doing(ACTION)?;
         let host_id = match hosts.as_slice() {
-            [] => return Err(not_registered(" (add one with addTrafficMonitor)")),
+            [] => return Err(not_registered("add one with addTrafficMonitor")),
             [one] => one.parse::<u64>().map_err(|_| StoreError::Corrupt {
                 table: "host",
                 key: one.clone(),

@@ -3,14 +3,16 @@
 //!
 //! Every test runs the built binary against an emulator on loopback and
 //! reads what it stored only through the binary's own read-only outputs
-//! (`report`, `status`). Tests that bill run on every store engine
-//! reachable here (SQLite always; PostgreSQL and MySQL/MariaDB on
-//! 127.0.0.1, see [`support::stores`]) and expect the same answers from
-//! each.
+//! (`report`, `status`); the CloudStack tests also read CloudStack's own
+//! `user_statistics`, which the binary writes and does not report. Tests
+//! that bill run on every store engine reachable here (SQLite always;
+//! PostgreSQL and MySQL/MariaDB on 127.0.0.1, see [`support::stores`]) and
+//! expect the same answers from each; the CloudStack tests need MySQL.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
+mod cloudstack;
 mod end_to_end;
 mod late_events;
 mod no_silent_loss;

@@ -102,15 +102,15 @@ async fn missing_and_corrupt_registrations_are_errors() {
         // Host 12 is removed: zone 9 has no monitor.
         (
             "9",
-            r#"database error while finding the zone's traffic monitor in CloudStack: zone "9" has no traffic monitor: no live host of type TrafficMonitor with data_center_id 9 (add one with addTrafficMonitor)"#,
+            "zone 9 has no traffic monitor registered in CloudStack: no live host of type TrafficMonitor with data_center_id 9 (add one with addTrafficMonitor)",
         ),
         (
             "77",
-            r#"database error while finding the zone's traffic monitor in CloudStack: zone "77" has no traffic monitor: no live host of type TrafficMonitor with data_center_id 77 (add one with addTrafficMonitor)"#,
+            "zone 77 has no traffic monitor registered in CloudStack: no live host of type TrafficMonitor with data_center_id 77 (add one with addTrafficMonitor)",
         ),
         (
             "zone-1",
-            r#"database error while finding the zone's traffic monitor in CloudStack: zone "zone-1" has no traffic monitor: no live host of type TrafficMonitor with data_center_id zone-1 (CloudStack zones are numeric ids)"#,
+            "zone zone-1 has no traffic monitor registered in CloudStack: no live host of type TrafficMonitor with data_center_id zone-1 (CloudStack zones are numeric ids)",
         ),
         (
             "4",
@@ -133,7 +133,7 @@ async fn missing_and_corrupt_registrations_are_errors() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, StoreError::Database { code: None, .. }),
+        matches!(&err, StoreError::NoTrafficMonitor { zone, .. } if zone.as_str() == "9"),
         "{err:?}"
     );
 

@@ -132,6 +132,29 @@ impl TestStore {
         .unwrap_or_else(|e| panic!("{}: {e}", self.engine.name()))
     }
 
+    /// The rows `query` returns, every column read as text (`NULL` as
+    /// `None`): cast numbers with `CAST(… AS CHAR)` (MySQL) or `::text`.
+    pub(crate) fn rows(&self, query: &str) -> Vec<Vec<Option<String>>> {
+        let query = query.to_owned();
+        let url = match self.engine {
+            Engine::Sqlite => format!("sqlite://{}?mode=ro", self.target),
+            _ => self.target.clone(),
+        };
+        block_on(async move {
+            let mut conn = sqlx::AnyConnection::connect(&url).await?;
+            let rows = sqlx::query(&query).fetch_all(&mut conn).await?;
+            conn.close().await?;
+            rows.iter()
+                .map(|row| {
+                    (0..sqlx::Row::len(row))
+                        .map(|i| sqlx::Row::try_get::<Option<String>, _>(row, i))
+                        .collect()
+                })
+                .collect()
+        })
+        .unwrap_or_else(|e| panic!("{}: {e}", self.engine.name()))
+    }
+
     /// The number of tables in a server's database (servers only).
     pub(crate) fn table_count(&self) -> i64 {
         let query = match self.engine {
