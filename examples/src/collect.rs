@@ -50,25 +50,53 @@ pub(crate) fn billing_settings(
     ]
 }
 
+/// Why windows are posted to CloudStack (DESIGN §11), for the messages of
+/// [`cloudstack_posting`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum PostingOrigin {
+    /// `--cloudstack-host-id` (`cloudstack_host_id` in a `run` config).
+    HostId,
+    /// The monitor read from CloudStack's registration (`--monitor
+    /// cloudstack`, `url = "cloudstack"`), whose host id is the default.
+    Registration,
+}
+
 /// The posting of each window to CloudStack's `user_statistics`: the store
 /// must be a `mysql://` database on the server of CloudStack's database
-/// (one transaction covers both), refused before any request otherwise.
-fn cloudstack_posting(
+/// (one transaction covers both), refused before any request otherwise,
+/// so that no window meant for CloudStack is billed without reaching it.
+///
+/// # Errors
+///
+/// [`CliError::BadValue`] (exit 2) naming what to change.
+pub(crate) fn cloudstack_posting(
     host_id: u64,
+    origin: PostingOrigin,
     target: &StoreTarget,
     db: &str,
     source: &EventsSource<'_>,
 ) -> Result<CloudStackPosting, CliError> {
+    let (why, otherwise) = match origin {
+        PostingOrigin::HostId => ("--cloudstack-host-id posts", ""),
+        PostingOrigin::Registration => (
+            "the traffic monitor registered in CloudStack posts (its host id is the default \
+             --cloudstack-host-id)",
+            "; to bill without posting, give the monitor's URL instead of cloudstack",
+        ),
+    };
     if target.engine() != usage_store::Engine::MySql {
-        return Err(CliError::BadValue(
-            "--cloudstack-host-id posts to CloudStack's user_statistics in the window's transaction, so --db must be a mysql:// database on CloudStack's server".to_owned(),
-        ));
+        return Err(CliError::BadValue(format!(
+            "{why} to CloudStack's user_statistics in the window's transaction, so --db must \
+             be a mysql:// database on CloudStack's server{otherwise}"
+        )));
     }
     let cloud_database = if source.is_cloudstack() {
         if server_of(db) != server_of(source.text) {
-            return Err(CliError::BadValue(
-                "--cloudstack-host-id needs --db on the same MySQL server as --events (CloudStack's database): one transaction must cover both".to_owned(),
-            ));
+            return Err(CliError::BadValue(format!(
+                "{why} to CloudStack's user_statistics, so --db must be on the same MySQL \
+                 server as --events (CloudStack's database): one transaction must cover \
+                 both{otherwise}"
+            )));
         }
         source
             .cloudstack_target()?
@@ -154,18 +182,16 @@ pub(crate) fn collect(args: &CollectArgs) -> Result<(), CliError> {
     } else {
         None
     };
-    let host_id = args.cloudstack_host_id.or_else(|| {
-        registered
-            .as_ref()
-            .filter(|_| target.engine() == usage_store::Engine::MySql)
-            .map(|monitor| monitor.host_id)
-    });
-    let posting = match host_id {
-        Some(host_id) => Some(cloudstack_posting(host_id, &target, &args.db.db, &source)?),
-        None => None,
-    };
-    let ledger = source.ledger(&args.billing.exclude_accounts)?;
-    check_zone_known(&ledger, &args.zone, &source.name())?;
+    let posting = match (args.cloudstack_host_id, &registered) {
+        (Some(host_id), _) => Some((host_id, PostingOrigin::HostId)),
+        (None, Some(monitor)) => Some((monitor.host_id, PostingOrigin::Registration)),
+        (None, None) => None,
+    }
+    .map(|(host_id, origin)| cloudstack_posting(host_id, origin, &target, &args.db.db, &source))
+    .transpose()?;
+    let loaded = source.ledger(&args.billing.exclude_accounts)?;
+    let ledger = &loaded.ledger;
+    check_zone_known(ledger, &args.zone, &source.name())?;
     let grid = args.billing.granularity;
     let schedule = Schedule::new()
         .settle_lag(args.lag)
@@ -227,10 +253,11 @@ pub(crate) fn collect(args: &CollectArgs) -> Result<(), CliError> {
 
     runtime()?.block_on(async {
         let store = Store::open(&target, OpenMode::ReadWrite).await?;
-        let collection = Collection::new(&store, &ledger, &source, &args.zone)
+        let collection = Collection::new(&store, ledger, &source, &args.zone)
             .schedule(schedule)
             .settings(settings)
-            .cloudstack(posting);
+            .cloudstack(posting)
+            .skipped_events(&loaded.skipped);
         let result = run(args, &store, &collection, now).await;
         store.close().await;
         result

@@ -57,7 +57,7 @@ pub(crate) fn plan(args: &PlanArgs) -> Result<(), CliError> {
         password_env: args.events_password_env.as_deref(),
         resource_type: &args.cloudstack_resource_type,
     };
-    let ledger = source.ledger(&args.billing.exclude_accounts)?;
+    let ledger = source.ledger(&args.billing.exclude_accounts)?.ledger;
     check_zone_known(&ledger, &args.zone, &source.name())?;
     note_floored("--from", args.from, args.billing.granularity);
     note_floored("--until", args.until, args.billing.granularity);

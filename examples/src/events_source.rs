@@ -7,12 +7,33 @@ use std::path::Path;
 
 use usage_correlator::{LedgerOptions, OwnershipLedger};
 use usage_model::{AccountId, IpEvent, ZoneId};
-use usage_store::{CloudStackDatabase, RegisteredTrafficMonitor, StoreTarget, UsageEventOptions};
+use usage_store::{
+    CloudStackDatabase, RegisteredTrafficMonitor, SkippedUsageEvent, StoreTarget, UsageEventOptions,
+};
 
 use crate::collect::read_env;
 use crate::commands::{load_ledger, runtime};
 use crate::error::CliError;
 use crate::units::redact_credentials;
+
+/// What an events source gave: the ledger of its events and, for
+/// CloudStack's `usage_event`, the rows skipped because their
+/// `resource_name` is not an IP address (DESIGN §11), which `collect` and
+/// `run` store as anomalies with their windows.
+pub(crate) struct LoadedEvents {
+    pub(crate) ledger: OwnershipLedger,
+    pub(crate) skipped: Vec<SkippedUsageEvent>,
+}
+
+impl LoadedEvents {
+    /// The events of a file: nothing is skipped.
+    fn of_file(ledger: OwnershipLedger) -> LoadedEvents {
+        LoadedEvents {
+            ledger,
+            skipped: Vec::new(),
+        }
+    }
+}
 
 /// The events source as given: a file path, or a `mysql://…/cloud` URL.
 #[derive(Clone, Debug)]
@@ -62,12 +83,18 @@ impl EventsSource<'_> {
     ///
     /// As [`load_ledger`] for a file; for CloudStack, a connection or row
     /// error (naming the row and column).
-    pub(crate) fn ledger(&self, excluded: &[AccountId]) -> Result<OwnershipLedger, CliError> {
+    pub(crate) fn ledger(&self, excluded: &[AccountId]) -> Result<LoadedEvents, CliError> {
         if !self.is_cloudstack() {
-            return load_ledger(Path::new(self.text), excluded);
+            return Ok(LoadedEvents::of_file(load_ledger(
+                Path::new(self.text),
+                excluded,
+            )?));
         }
-        let events = runtime()?.block_on(self.cloudstack_events())?;
-        Ok(self.cloudstack_ledger(events, excluded))
+        let (events, skipped) = runtime()?.block_on(self.cloudstack_events())?;
+        Ok(LoadedEvents {
+            ledger: self.cloudstack_ledger(events, excluded),
+            skipped,
+        })
     }
 
     /// The ledger of a file or CloudStack source, inside an async runtime.
@@ -78,17 +105,24 @@ impl EventsSource<'_> {
     pub(crate) async fn ledger_in_runtime(
         &self,
         excluded: &[AccountId],
-    ) -> Result<OwnershipLedger, CliError> {
+    ) -> Result<LoadedEvents, CliError> {
         if !self.is_cloudstack() {
-            return load_ledger(Path::new(self.text), excluded);
+            return Ok(LoadedEvents::of_file(load_ledger(
+                Path::new(self.text),
+                excluded,
+            )?));
         }
-        let events = self.cloudstack_events().await?;
-        Ok(self.cloudstack_ledger(events, excluded))
+        let (events, skipped) = self.cloudstack_events().await?;
+        Ok(LoadedEvents {
+            ledger: self.cloudstack_ledger(events, excluded),
+            skipped,
+        })
     }
 
     /// Every NET.IPASSIGN/NET.IPRELEASE row of the resource type, streamed;
-    /// rows whose resource_name is not an address are reported and skipped.
-    async fn cloudstack_events(&self) -> Result<Vec<IpEvent>, CliError> {
+    /// rows whose resource_name is not an address are reported and skipped
+    /// (returned, to be stored as anomalies with their windows).
+    async fn cloudstack_events(&self) -> Result<(Vec<IpEvent>, Vec<SkippedUsageEvent>), CliError> {
         let target = self.cloudstack_target()?;
         let options = UsageEventOptions::new().resource_type(self.resource_type);
         let database = CloudStackDatabase::connect(&target).await?;
@@ -100,10 +134,11 @@ impl EventsSource<'_> {
             })
             .await;
         database.close().await;
-        for skipped in &read?.skipped {
+        let skipped = read?.skipped;
+        for skipped in &skipped {
             tracing::warn!("anomaly: {}", skipped.detail);
         }
-        Ok(events)
+        Ok((events, skipped))
     }
 
     fn cloudstack_ledger(&self, events: Vec<IpEvent>, excluded: &[AccountId]) -> OwnershipLedger {

@@ -7,15 +7,15 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 use traffic_sentinel_client::{MonitorConfig, TrafficSentinelClient};
-use usage_correlator::{OwnershipLedger, Schedule};
+use usage_correlator::Schedule;
 use usage_model::Grid;
-use usage_store::{CloudStackPosting, Collection, OpenMode, Store, StoreTarget};
+use usage_store::{Collection, OpenMode, Store, StoreTarget};
 
 use crate::cli::RunArgs;
-use crate::collect::{Sentinel, billing_settings, read_env};
+use crate::collect::{PostingOrigin, Sentinel, billing_settings, cloudstack_posting, read_env};
 use crate::commands::{Interrupt, runtime, write_stdout};
 use crate::error::CliError;
-use crate::events_source::EventsSource;
+use crate::events_source::{EventsSource, LoadedEvents};
 use crate::metrics::{Metrics, serve};
 use crate::progress::Progress;
 use crate::run_config::{MonitorSection, MonitorSource, RunConfig};
@@ -30,6 +30,7 @@ use crate::units::format_time;
 /// [`CliError::Setup`] for the runtime, signals or the metrics address.
 pub(crate) fn run(args: &RunArgs) -> Result<(), CliError> {
     let config = RunConfig::load(&args.config).map_err(|e| CliError::Config(e.to_string()))?;
+    check_postings(&config)?;
     runtime()?.block_on(async {
         let mut interrupt = Interrupt::new()?;
         let metrics = Arc::new(Metrics::new(config.monitors.iter().map(|m| &m.zone)));
@@ -66,7 +67,12 @@ pub(crate) fn run(args: &RunArgs) -> Result<(), CliError> {
             // A changed configuration applies from the next pass; one that no
             // longer loads leaves the last good one in force.
             match RunConfig::load(&args.config) {
-                Ok(next) => config = next,
+                Ok(next) => match check_postings(&next) {
+                    Ok(()) => config = next,
+                    Err(error) => {
+                        tracing::error!("{error}; keeping the last good configuration");
+                    }
+                },
                 Err(error) => tracing::error!("{error}; keeping the last good configuration"),
             }
         };
@@ -76,6 +82,38 @@ pub(crate) fn run(args: &RunArgs) -> Result<(), CliError> {
         }
         result
     })
+}
+
+/// The events source of `config`.
+fn events_source(config: &RunConfig) -> EventsSource<'_> {
+    EventsSource {
+        text: &config.events,
+        password_env: config.events_password_env.as_deref(),
+        resource_type: &config.cloudstack_resource_type,
+    }
+}
+
+/// Refuses, before any pass, a monitor whose windows go to CloudStack
+/// (`cloudstack_host_id`, or `url = "cloudstack"` whose registered host id
+/// is the default) while the store is not on CloudStack's MySQL server:
+/// such windows would be billed without reaching CloudStack.
+///
+/// # Errors
+///
+/// [`CliError::BadValue`] naming the zone (exit 2).
+fn check_postings(config: &RunConfig) -> Result<(), CliError> {
+    let source = events_source(config);
+    for monitor in &config.monitors {
+        let origin = match (&monitor.source, monitor.cloudstack_host_id) {
+            (_, Some(_)) => PostingOrigin::HostId,
+            (MonitorSource::CloudStack, None) => PostingOrigin::Registration,
+            (MonitorSource::Url(_), None) => continue,
+        };
+        let target = StoreTarget::parse(&config.db)?;
+        cloudstack_posting(0, origin, &target, &config.db, &source)
+            .map_err(|error| CliError::BadValue(format!("zone {}: {error}", monitor.zone)))?;
+    }
+    Ok(())
 }
 
 /// Serves the metrics and prints where.
@@ -108,13 +146,9 @@ async fn pass(
     metrics: &Metrics,
     accept_changed: bool,
 ) -> Result<usize, CliError> {
-    let source = EventsSource {
-        text: &config.events,
-        password_env: config.events_password_env.as_deref(),
-        resource_type: &config.cloudstack_resource_type,
-    };
-    let ledger = match source.ledger_in_runtime(&config.exclude_accounts).await {
-        Ok(ledger) => ledger,
+    let source = events_source(config);
+    let loaded = match source.ledger_in_runtime(&config.exclude_accounts).await {
+        Ok(loaded) => loaded,
         Err(error) => {
             tracing::error!("events: {error}");
             for monitor in &config.monitors {
@@ -136,7 +170,7 @@ async fn pass(
     let mut failed = 0;
     for monitor in &config.monitors {
         let zone = &monitor.zone;
-        match zone_pass(config, monitor, &ledger, &store, metrics, accept_changed).await {
+        match zone_pass(config, monitor, &loaded, &store, metrics, accept_changed).await {
             Ok(()) => {}
             Err(error @ CliError::Store(usage_store::StoreError::SettingsChanged { .. })) => {
                 store.close().await;
@@ -168,12 +202,13 @@ async fn open_store(config: &RunConfig) -> Result<Store, CliError> {
 async fn zone_pass(
     config: &RunConfig,
     monitor: &MonitorSection,
-    ledger: &OwnershipLedger,
+    loaded: &LoadedEvents,
     store: &Store,
     metrics: &Metrics,
     accept_changed: bool,
 ) -> Result<(), CliError> {
     let zone = &monitor.zone;
+    let ledger = &loaded.ledger;
     if !ledger.has_zone(zone) {
         return Err(CliError::UnknownZone {
             zone: zone.clone(),
@@ -195,18 +230,19 @@ async fn zone_pass(
         .map(|z| z.as_str().to_owned())
         .collect();
     let mut host_id = monitor.cloudstack_host_id;
+    let mut origin = PostingOrigin::HostId;
     let url = match &monitor.source {
         MonitorSource::Url(url) => url.to_string(),
         MonitorSource::CloudStack if config.events_from_cloudstack() => {
-            let source = EventsSource {
-                text: &config.events,
-                password_env: config.events_password_env.as_deref(),
-                resource_type: &config.cloudstack_resource_type,
-            };
-            let registered = source.traffic_monitor_in_runtime(zone).await?;
+            let registered = events_source(config)
+                .traffic_monitor_in_runtime(zone)
+                .await?;
             include = registered.include_zones;
             exclude = registered.exclude_zones;
-            host_id = host_id.or(Some(registered.host_id));
+            if host_id.is_none() {
+                host_id = Some(registered.host_id);
+                origin = PostingOrigin::Registration;
+            }
             registered.url
         }
         MonitorSource::CloudStack => {
@@ -247,17 +283,18 @@ async fn zone_pass(
         &time_zone,
         &config.exclude_accounts,
     );
-    let posting = host_id
-        .filter(|_| store.engine() == usage_store::Engine::MySql)
-        .map(|host_id| CloudStackPosting {
+    let posting = match host_id {
+        Some(host_id) => Some(cloudstack_posting(
             host_id,
-            cloud_database: StoreTarget::parse(&config.events)
-                .ok()
-                .and_then(|target| target.database().map(str::to_owned))
-                .filter(|_| config.events_from_cloudstack())
-                .unwrap_or_else(|| "cloud".to_owned()),
-        });
+            origin,
+            &StoreTarget::parse(&config.db)?,
+            &config.db,
+            &events_source(config),
+        )?),
+        None => None,
+    };
     let collection = Collection::new(store, ledger, &source, zone)
+        .skipped_events(&loaded.skipped)
         .schedule(schedule)
         .settings(settings)
         .cloudstack(posting);

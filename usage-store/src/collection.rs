@@ -11,7 +11,7 @@ use usage_model::{CollectionWindow, Grid, TrafficAnswer, TrafficQuery, ZoneId};
 
 use crate::{
     AnomalyRow, CloudStackPosting, LateEventAnomaly, LateEvents, RestateCommit, RestateOutcome,
-    Store, StoreError, WindowCommit, WindowStats,
+    SkippedUsageEvent, Store, StoreError, WindowCommit, WindowStats,
 };
 
 /// Whatever answers Traffic Sentinel queries: the HTTP client, or a test
@@ -76,6 +76,7 @@ pub struct Collection<'a, S> {
     schedule: Schedule,
     settings: Vec<(String, String)>,
     cloudstack: Option<CloudStackPosting>,
+    skipped: &'a [SkippedUsageEvent],
 }
 
 /// What one committed (or restated) window did.
@@ -152,7 +153,32 @@ impl<'a, S: TrafficSource + Sync> Collection<'a, S> {
             schedule: Schedule::new(),
             settings: Vec::new(),
             cloudstack: None,
+            skipped: &[],
         }
+    }
+
+    /// The `usage_event` rows the events source skipped (DESIGN §11: a
+    /// `resource_name` that is not an IP address): each is stored as a
+    /// `not-an-ip-address` anomaly with the window of its zone that holds
+    /// its time, when that window is committed or restated.
+    ///
+    /// By default, none.
+    pub fn skipped_events(mut self, skipped: &'a [SkippedUsageEvent]) -> Collection<'a, S> {
+        self.skipped = skipped;
+        self
+    }
+
+    /// The anomalies of a window: the ledger's, then the skipped rows of
+    /// the zone whose time lies in the window.
+    fn window_anomalies(&self, window: CollectionWindow, anomalies: &[Anomaly]) -> Vec<AnomalyRow> {
+        let mut rows = anomaly_rows(anomalies);
+        rows.extend(
+            self.skipped
+                .iter()
+                .filter(|skipped| skipped.zone == *self.zone && window.contains(skipped.at))
+                .map(SkippedUsageEvent::anomaly_row),
+        );
+        rows
     }
 
     /// The grid, settle lag and maximum window.
@@ -380,7 +406,7 @@ impl<'a, S: TrafficSource + Sync> Collection<'a, S> {
                 window,
                 planned_from,
                 records: outcome.records,
-                anomalies: anomaly_rows(&outcome.anomalies),
+                anomalies: self.window_anomalies(window, &outcome.anomalies),
                 ownership_digest: *outcome.ownership_digest.as_bytes(),
                 grid: self.schedule.get_grid(),
                 event_log_digest,
@@ -522,7 +548,7 @@ impl<'a, S: TrafficSource + Sync> Collection<'a, S> {
                 zone: self.zone.clone(),
                 window,
                 records: outcome.records,
-                anomalies: anomaly_rows(&outcome.anomalies),
+                anomalies: self.window_anomalies(window, &outcome.anomalies),
                 ownership_digest: *outcome.ownership_digest.as_bytes(),
                 grid,
                 stats: WindowStats {

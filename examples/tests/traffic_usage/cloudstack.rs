@@ -108,6 +108,20 @@ fn user_statistics_get_each_accounts_bytes_once() {
     }
     // The pruned history: a release whose assign is gone.
     let anomalies = report(store.target(), &["--by", "anomaly", "--format", "csv"]);
+    // The skipped rows are stored as anomalies with the windows of their
+    // times (DESIGN §11).
+    let not_an_address: Vec<&str> = anomalies
+        .lines()
+        .filter(|l| l.contains(",not-an-ip-address,"))
+        .collect();
+    assert_eq!(not_an_address.len(), 2, "{anomalies}");
+    assert!(
+        not_an_address.iter().any(|l| l.contains("\"eth0\""))
+            && not_an_address
+                .iter()
+                .any(|l| l.contains("resource_name NULL")),
+        "{anomalies}"
+    );
     assert!(
         anomalies
             .lines()
@@ -371,7 +385,7 @@ fn a_store_on_another_server_is_refused_before_any_request() {
         (
             url.as_str(),
             "mysql://root@127.0.0.1:3307/traffic_usage",
-            "--db on the same MySQL server as --events",
+            "--db must be on the same MySQL server as --events",
         ),
     ];
     if let Some(postgres) = &postgres {
@@ -388,6 +402,14 @@ fn a_store_on_another_server_is_refused_before_any_request() {
         assert!(!scratch.path("usage.sqlite").exists());
         assert_eq!(cloud.statistics_with_ids(), statistics);
     }
+    // Without --cloudstack-host-id, the registered monitor's host id is the
+    // default (DESIGN §11): its windows would reach CloudStack only through
+    // a store on CloudStack's server, so another store is refused too,
+    // naming the way to bill without posting.
+    let output = collect(&cloud, "cloudstack", &sqlite, &[]);
+    assert_refused(&output, "give the monitor's URL instead of cloudstack");
+    assert_eq!(emulator.requests_served(), 0);
+    assert!(!scratch.path("usage.sqlite").exists());
     if let Some(postgres) = &postgres {
         assert_eq!(postgres.table_count(), 0);
     }

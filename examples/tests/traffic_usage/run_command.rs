@@ -557,3 +557,53 @@ fn a_background_collector_follows_appended_events_and_its_metrics_match_the_stor
         format!("zone,account,bytes_sent,bytes_received\nz1,a,{a},0\nz1,b,{b},0\n")
     );
 }
+
+/// Monitors whose windows go to CloudStack while the store is not on
+/// CloudStack's MySQL server are refused before any pass, in one line with
+/// exit status 2: an explicit `cloudstack_host_id` with a SQLite store, the
+/// registered monitor (`url = "cloudstack"`, whose host id is the default)
+/// with a SQLite store, and a store on another MySQL server than the
+/// events. Nothing is connected to, nothing created.
+#[test]
+fn posting_to_cloudstack_without_its_server_is_refused_before_any_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = dir.path().join("usage.sqlite");
+    let sqlite = sqlite.to_str().unwrap();
+    // No server listens on port 1: a connection attempt would fail, not
+    // refuse.
+    let cloud = "mysql://root@127.0.0.1:1/cloud";
+    let cases = [
+        (
+            sqlite,
+            "e.jsonl",
+            "url = \"http://ts:8080\"\ncloudstack_host_id = 5",
+            "cloudstack_host_id",
+        ),
+        (
+            sqlite,
+            cloud,
+            "url = \"cloudstack\"",
+            "give the monitor's URL instead of cloudstack",
+        ),
+        (
+            "mysql://root@127.0.0.1:2/traffic_usage",
+            cloud,
+            "url = \"http://ts:8080\"\ncloudstack_host_id = 5",
+            "same MySQL server",
+        ),
+    ];
+    for (db, events, monitor, needle) in cases {
+        let path = dir.path().join("run.toml");
+        std::fs::write(
+            &path,
+            format!("db = {db:?}\nevents = {events:?}\n\n[[monitor]]\nzone = \"1\"\n{monitor}\n"),
+        )
+        .unwrap();
+        let output = run(&["run", "--config", path.to_str().unwrap(), "--once"]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(!dir.path().join("usage.sqlite").exists());
+    }
+}
