@@ -73,6 +73,18 @@ pub use story::{ExpectedRecord, ScheduleLine, Section, Story};
 
 use std::path::{Path, PathBuf};
 
+/// A story whose expectation is wrong, for tests that show a run's check
+/// can fail: line 5 expects 6 bytes sent where 5 are billed, so the check
+/// reports line 5 (the record missing) and line 4 (the window's unexpected
+/// record, `sent 5`).
+pub const A_WRONG_STORY: &str = "# A deliberately wrong story.
+event 1 2026-11-01T00:00Z assign acct-a 10.0.0.1
+traffic 10.0.0.1 2026-11-01T01:00Z sent 5
+window 2026-11-01T00:00Z .. 2026-11-01T02:00Z
+expect record acct-a 10.0.0.1 2026-11-01T00:00Z .. 2026-11-01T02:00Z sent 6
+expect checkpoint 2026-11-01T02:00Z
+";
+
 /// The `*.story` files of a directory, sorted by name.
 ///
 /// # Errors

@@ -6,7 +6,9 @@ use std::net::IpAddr;
 
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
-use usage_model::{AccountId, ByteCounts, CollectionWindow, Grid, IpEvent, IpEventKind, ZoneId};
+use usage_model::{
+    AccountId, ByteCounts, CollectionWindow, Grid, IpEvent, IpEventKind, UsageRecord, ZoneId,
+};
 
 use crate::Failure;
 
@@ -25,6 +27,20 @@ pub struct ExpectedRecord {
     pub sent: u64,
     /// Bytes received by the address.
     pub received: u64,
+}
+
+impl From<&UsageRecord> for ExpectedRecord {
+    /// The record as a story writes it.
+    fn from(record: &UsageRecord) -> ExpectedRecord {
+        ExpectedRecord {
+            account: record.account.to_string(),
+            ip: record.ip,
+            start: record.start,
+            end: record.end,
+            sent: record.bytes_sent,
+            received: record.bytes_received,
+        }
+    }
 }
 
 /// One window of a story and its expectations, each with its line number.

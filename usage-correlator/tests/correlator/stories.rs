@@ -74,18 +74,7 @@ fn run_story(story: &Story) -> Vec<Failure> {
             }
         };
         let billed = Billed {
-            records: outcome
-                .records
-                .iter()
-                .map(|r| ExpectedRecord {
-                    account: r.account.to_string(),
-                    ip: r.ip,
-                    start: r.start,
-                    end: r.end,
-                    sent: r.bytes_sent,
-                    received: r.bytes_received,
-                })
-                .collect(),
+            records: outcome.records.iter().map(ExpectedRecord::from).collect(),
             anomalies: outcome
                 .anomalies
                 .iter()
@@ -146,15 +135,7 @@ fn every_story_bills_as_told() {
 
 #[test]
 fn a_wrong_expectation_is_reported_with_its_line() {
-    let story = parse_story(
-        "# A deliberately wrong story.\n\
-         event 1 2026-11-01T00:00Z assign acct-a 10.0.0.1\n\
-         traffic 10.0.0.1 2026-11-01T01:00Z sent 5\n\
-         window 2026-11-01T00:00Z .. 2026-11-01T02:00Z\n\
-         expect record acct-a 10.0.0.1 2026-11-01T00:00Z .. 2026-11-01T02:00Z sent 6\n\
-         expect checkpoint 2026-11-01T02:00Z\n",
-    )
-    .unwrap();
+    let story = parse_story(billing_stories::A_WRONG_STORY).unwrap();
     let failures = run_story(&story);
     let lines: Vec<usize> = failures.iter().map(|(line, _)| *line).collect();
     assert_eq!(lines, [5, 4], "{failures:?}");

@@ -82,14 +82,7 @@ async fn bill(story: &Story, store: &Store) -> (Vec<Failure>, String) {
         let mut billed = Billed::default();
         store
             .report_by_ip(&filter, |r| {
-                billed.records.push(ExpectedRecord {
-                    account: r.account.to_string(),
-                    ip: r.ip,
-                    start: r.start,
-                    end: r.end,
-                    sent: r.bytes_sent,
-                    received: r.bytes_received,
-                });
+                billed.records.push(ExpectedRecord::from(&r));
                 ControlFlow::Continue(())
             })
             .await
@@ -183,15 +176,7 @@ async fn every_story_bills_as_told_on_every_engine() {
 /// reported with its line on the store too.
 #[tokio::test]
 async fn a_wrong_expectation_fails_through_the_store() {
-    let story = Story::parse(
-        "# A deliberately wrong story.\n\
-         event 1 2026-11-01T00:00Z assign acct-a 10.0.0.1\n\
-         traffic 10.0.0.1 2026-11-01T01:00Z sent 5\n\
-         window 2026-11-01T00:00Z .. 2026-11-01T02:00Z\n\
-         expect record acct-a 10.0.0.1 2026-11-01T00:00Z .. 2026-11-01T02:00Z sent 6\n\
-         expect checkpoint 2026-11-01T02:00Z\n",
-    )
-    .unwrap();
+    let story = Story::parse(billing_stories::A_WRONG_STORY).unwrap();
     let db = engines().await.remove(0);
     let store = db.open().await;
     let (failures, _) = bill(&story, &store).await;
