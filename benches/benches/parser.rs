@@ -30,18 +30,47 @@ fn split_floor(body: &[u8]) -> (usize, usize) {
     (lines, field_bytes)
 }
 
-/// Megabytes (10^6 bytes) per second of `runs` runs of `f` over `bytes`,
-/// from the median run.
-fn throughput(bytes: usize, runs: usize, mut f: impl FnMut()) -> f64 {
-    let mut times: Vec<Duration> = (0..runs)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed()
+/// The seconds one call of `f` takes.
+fn seconds(f: &mut impl FnMut()) -> f64 {
+    let start = Instant::now();
+    f();
+    start.elapsed().as_secs_f64()
+}
+
+/// The median of `values`.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_unstable_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// `runs` rounds of the floor and each parser back to back, so that a
+/// slower or faster spell of a shared machine falls on all of them alike:
+/// the median MB/s of each, and the median of each parser's per-round ratio
+/// to the floor of its round.
+fn interleaved(bytes: usize, runs: usize, fs: &mut [&mut dyn FnMut()]) -> (Vec<f64>, Vec<f64>) {
+    let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(runs); fs.len()];
+    for _ in 0..runs {
+        for (f, times) in fs.iter_mut().zip(&mut times) {
+            times.push(seconds(f));
+        }
+    }
+    let mb = bytes as f64 / 1e6;
+    let throughputs = times
+        .iter()
+        .map(|t| median(t.iter().map(|s| mb / s).collect()))
+        .collect();
+    let ratios = times[1..]
+        .iter()
+        .map(|t| {
+            median(
+                t.iter()
+                    .zip(&times[0])
+                    .map(|(s, floor)| floor / s)
+                    .collect(),
+            )
         })
         .collect();
-    times.sort_unstable();
-    bytes as f64 / 1e6 / times[runs / 2].as_secs_f64()
+    (throughputs, ratios)
 }
 
 fn main() {
@@ -60,24 +89,33 @@ fn main() {
     // The rows, the sentinel, and the empty piece after the last newline.
     assert_eq!(lines, fixture.rows + 2);
 
-    let runs = if full { 11 } else { 1 };
-    let floor = throughput(body.len(), runs, || {
-        black_box(split_floor(black_box(body)));
-    });
-    let strict = throughput(body.len(), runs, || {
-        black_box(parse_answer(black_box(body), &fixture.request).ok());
-    });
-    let rows_only = throughput(body.len(), runs, || {
-        black_box(parse_answer_rows(black_box(body)).ok());
-    });
+    let runs = if full { 21 } else { 1 };
+    let (mb_per_s, ratios) = interleaved(
+        body.len(),
+        runs,
+        &mut [
+            &mut || {
+                black_box(split_floor(black_box(body)));
+            },
+            &mut || {
+                black_box(parse_answer(black_box(body), &fixture.request).ok());
+            },
+            &mut || {
+                black_box(parse_answer_rows(black_box(body)).ok());
+            },
+        ],
+    );
     println!(
-        "parser: {:.2} MB body, {} rows; split floor {floor:.0} MB/s, parse_answer \
-         {strict:.0} MB/s ({:.2} of the floor, target >= 0.33), parse_answer_rows \
-         {rows_only:.0} MB/s ({:.2} of the floor)",
+        "parser: {:.2} MB body, {} rows, {runs} interleaved rounds (medians); split floor \
+         {:.0} MB/s, parse_answer {:.0} MB/s ({:.2} of the floor, target >= 0.33), \
+         parse_answer_rows {:.0} MB/s ({:.2} of the floor)",
         body.len() as f64 / 1e6,
         fixture.rows,
-        strict / floor,
-        rows_only / floor,
+        mb_per_s[0],
+        mb_per_s[1],
+        ratios[0],
+        mb_per_s[2],
+        ratios[1],
     );
 
     let mut criterion = Criterion::default().configure_from_args();

@@ -3,7 +3,7 @@
 //! `s,TAG,IP,BYTES` or `r,TAG,IP,BYTES`, the sentinel `end,COUNT`, or the
 //! reason it is neither.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use nom::branch::alt;
@@ -86,8 +86,14 @@ pub(crate) fn parse_ip(text: &str) -> Result<IpAddr, String> {
     if let Some(v4) = dotted_quad(text.as_bytes()) {
         return Ok(IpAddr::V4(v4));
     }
-    IpAddr::from_str(text)
-        .map(|ip| ip.to_canonical())
+    // An address with a colon can only be IPv6: std's `IpAddr` reader
+    // would try IPv4 first.
+    let read = if text.contains(':') {
+        Ipv6Addr::from_str(text).map(IpAddr::V6)
+    } else {
+        IpAddr::from_str(text)
+    };
+    read.map(|ip| ip.to_canonical())
         .map_err(|_| format!("bad ip address {:?}", printable(text)))
 }
 
