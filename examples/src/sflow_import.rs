@@ -97,7 +97,9 @@ fn import(
         let outcome = sflow::decode(&captured.bytes);
         summary.record(&outcome);
         if let Ok(Decoded::Datagram(datagram)) = outcome {
-            aggregator.add_all(captured.timestamp, datagram.flows());
+            aggregator
+                .add_all(captured.timestamp, datagram.flows())
+                .map_err(|e| e.to_string())?;
         }
     }
     Ok(())

@@ -8,7 +8,7 @@ use std::num::NonZeroU32;
 
 use time::OffsetDateTime;
 
-use crate::{FlowEstimate, ZoneMap, ZoneName};
+use crate::{Error, FlowEstimate, ZoneMap, ZoneName};
 
 /// One row of aggregated traffic: the bytes sent from `source` to
 /// `destination` within the bucket starting at `bucket_start`.
@@ -25,7 +25,7 @@ pub struct AggregatedFlow {
     pub source_zone: ZoneName,
     /// Zone of the destination address.
     pub destination_zone: ZoneName,
-    /// Σ frame length × sampling rate, in bytes (saturating at `u64::MAX`).
+    /// Σ frame length × sampling rate, in bytes.
     pub bytes: u64,
 }
 
@@ -53,9 +53,9 @@ pub struct AggregatedFlow {
 ///     frame_length: 1000,
 ///     sampling_rate: 10,
 /// };
-/// aggregator.add(datetime!(2024-05-01 10:02:30 UTC), &flow);
-/// aggregator.add(datetime!(2024-05-01 10:04:59 UTC), &flow);
-/// aggregator.add(datetime!(2024-05-01 10:05:00 UTC), &flow);
+/// aggregator.add(datetime!(2024-05-01 10:02:30 UTC), &flow)?;
+/// aggregator.add(datetime!(2024-05-01 10:04:59 UTC), &flow)?;
+/// aggregator.add(datetime!(2024-05-01 10:05:00 UTC), &flow)?;
 /// let rows: Vec<_> = aggregator.iter().collect();
 /// assert_eq!(rows.len(), 2);
 /// assert_eq!(rows[0].bucket_start, datetime!(2024-05-01 10:00 UTC));
@@ -103,22 +103,51 @@ impl FlowAggregator {
     }
 
     /// Adds `flow`'s bytes to its row of the bucket holding `at`.
-    pub fn add(&mut self, at: OffsetDateTime, flow: &FlowEstimate) {
-        let key = (self.bucket_of(at), flow.source, flow.destination);
-        let sum = self.buckets.entry(key).or_insert(0);
-        *sum = sum.saturating_add(flow.bytes());
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ByteSumOverflow`] when the row's sum would pass `u64::MAX`;
+    /// the row keeps its sum.
+    pub fn add(&mut self, at: OffsetDateTime, flow: &FlowEstimate) -> Result<(), Error> {
+        let bucket = self.bucket_of(at);
+        let sum = self
+            .buckets
+            .entry((bucket, flow.source, flow.destination))
+            .or_insert(0);
+        match sum.checked_add(flow.bytes()) {
+            Some(total) => {
+                *sum = total;
+                Ok(())
+            }
+            None => Err(Error::ByteSumOverflow {
+                bucket_start: from_unix(bucket),
+                source_ip: flow.source,
+                destination_ip: flow.destination,
+            }),
+        }
     }
 
     /// Adds every flow of `flows` at `at` (e.g. a datagram's, stamped with
     /// its arrival or capture time).
+    ///
+    /// # Errors
+    ///
+    /// The first [`Error::ByteSumOverflow`]; every flow that fits is added
+    /// all the same.
     pub fn add_all<'f>(
         &mut self,
         at: OffsetDateTime,
         flows: impl IntoIterator<Item = &'f FlowEstimate>,
-    ) {
+    ) -> Result<(), Error> {
+        let mut first = Ok(());
         for flow in flows {
-            self.add(at, flow);
+            if let Err(error) = self.add(at, flow)
+                && first.is_ok()
+            {
+                first = Err(error);
+            }
         }
+        first
     }
 
     /// The number of rows.

@@ -21,6 +21,22 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// A row's byte sum would pass `u64::MAX` (DESIGN §13: byte sums are
+    /// 64-bit, never wrapped or clamped). The flow that did not fit was not
+    /// added; the row keeps its sum.
+    #[error(
+        "bytes from {source_ip} to {destination_ip} in the bucket at {} pass 2^64 - 1",
+        rfc3339(.bucket_start)
+    )]
+    ByteSumOverflow {
+        /// Start of the bucket (UTC).
+        bucket_start: time::OffsetDateTime,
+        /// The row's source address.
+        source_ip: std::net::IpAddr,
+        /// The row's destination address.
+        destination_ip: std::net::IpAddr,
+    },
+
     /// The input is neither a pcap nor a pcapng capture.
     #[error("not a pcap or pcapng capture")]
     UnrecognizedCapture,
@@ -90,4 +106,10 @@ pub enum Error {
         /// The name as given.
         value: String,
     },
+}
+
+/// An instant as RFC 3339 (UTC), for messages.
+fn rfc3339(at: &time::OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| at.to_string())
 }

@@ -23,7 +23,7 @@
 //! let zones = ZoneMap::parse("10.0.0.0/8,GUEST\n")?;
 //! let mut aggregator = FlowAggregator::new(NonZeroU32::new(300).unwrap(), zones);
 //! if let Ok(Decoded::Datagram(datagram)) = &outcome {
-//!     aggregator.add_all(datetime!(2024-05-01 12:01 UTC), datagram.flows());
+//!     aggregator.add_all(datetime!(2024-05-01 12:01 UTC), datagram.flows())?;
 //! }
 //! assert_eq!(summary.flow_samples_billed, 2);
 //! assert_eq!(summary.counter_samples, 1);

@@ -33,6 +33,9 @@ pub struct IngestCounts {
     pub record_failures: u64,
     /// Errors of the UDP socket while receiving (logged).
     pub receive_errors: u64,
+    /// Datagrams with a flow sample whose bytes would take its row of the
+    /// open bucket past 2^64 - 1 (logged; that sample is not added).
+    pub byte_sum_overflows: u64,
 }
 
 /// The rows of one or more closed buckets, on their way to the record file
@@ -165,7 +168,12 @@ impl LiveHistory {
             && !datagram.flows().is_empty()
             && let Some(open) = &mut state.open
         {
-            open.add_all(at, datagram.flows());
+            if let Err(error) = open.add_all(at, datagram.flows()) {
+                // Only a row past 2^64 - 1 bytes in one bucket: its
+                // sample is not added, the others are (DESIGN §13).
+                state.counts.byte_sum_overflows = state.counts.byte_sum_overflows.saturating_add(1);
+                tracing::error!("{error}; the sample is not counted");
+            }
             state.version = state.version.wrapping_add(1);
         }
     }

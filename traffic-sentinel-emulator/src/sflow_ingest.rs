@@ -291,6 +291,7 @@ fn log_counts(message: &str, counts: &IngestCounts) {
         rows_recorded = counts.rows_recorded,
         record_failures = counts.record_failures,
         receive_errors = counts.receive_errors,
+        byte_sum_overflows = counts.byte_sum_overflows,
         "{message}"
     );
 }

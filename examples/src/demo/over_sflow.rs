@@ -471,7 +471,8 @@ fn check_counts(sent: Tally, counts: &IngestCounts, when: &str) -> Result<Ingest
         + d.zero_sampling_rate
         + d.no_ip_packet
         + d.unknown_samples
-        + counts.receive_errors;
+        + counts.receive_errors
+        + counts.byte_sum_overflows;
     if taken == sent && skipped == 0 {
         return Ok(*counts);
     }

@@ -44,7 +44,7 @@ fn rows_are_summed_per_bucket_and_pair_in_a_stable_order() {
         ("2024-05-01T10:00:01Z", flow("10.0.0.1", "192.0.2.1", 3, 3)),
     ];
     for (when, flow) in &events {
-        aggregator.add(at(when), flow);
+        aggregator.add(at(when), flow).unwrap();
     }
     let rows: Vec<_> = aggregator
         .iter()
@@ -135,11 +135,20 @@ fn buckets_floor_towards_the_past_and_sums_saturate() {
         aggregator.bucket_start(datetime!(2024-05-01 10:04:59.999 UTC)),
         datetime!(2024-05-01 10:00 UTC)
     );
+    // (2^32 - 1)^2 bytes fit in u64 once, not twice: the second is an
+    // error naming the row, and the row keeps the first.
     let big = flow("10.0.0.1", "10.0.0.2", u32::MAX, u32::MAX);
-    for _ in 0..3 {
-        aggregator.add(datetime!(2024-05-01 10:00 UTC), &big);
-    }
+    let at = datetime!(2024-05-01 10:00 UTC);
+    aggregator.add(at, &big).unwrap();
+    let error = aggregator.add(at, &big).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "bytes from 10.0.0.1 to 10.0.0.2 in the bucket at 2024-05-01T10:00:00Z pass 2^64 - 1"
+    );
+    let small = flow("10.0.0.1", "10.0.0.3", 100, 1);
+    assert!(aggregator.add_all(at, [&big, &small]).is_err());
     let rows: Vec<_> = aggregator.iter().collect();
-    assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].bytes, u64::MAX);
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].bytes, u64::from(u32::MAX) * u64::from(u32::MAX));
+    assert_eq!(rows[1].bytes, 100);
 }
