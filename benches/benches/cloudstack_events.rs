@@ -18,12 +18,11 @@
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::ops::ControlFlow;
-use std::process::Command;
 use std::time::Instant;
 
 use criterion::{Criterion, Throughput};
 use sqlx::{AnyConnection, Connection as _, Executor as _};
-use usage_benches::full_run;
+use usage_benches::{full_run, measure_child, peak_memory_kb};
 use usage_store::{CloudStackDatabase, StoreTarget, UsageEventOptions};
 
 /// The child's environment variable: `MODE TARGET`.
@@ -198,26 +197,7 @@ fn child(spec: &str) {
         cloud.close().await;
         events
     });
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let peak = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .map_or("?".to_owned(), |kb| {
-            kb.trim().trim_end_matches(" kB").to_owned()
-        });
-    println!("{events} {peak}");
-}
-
-/// Events and peak memory (kB) of a child process reading as `mode`.
-fn measure_child(mode: &str, target: &str) -> (String, String) {
-    let output = Command::new(std::env::current_exe().expect("this program"))
-        .env(CHILD, format!("{mode} {target}"))
-        .output()
-        .expect("the child runs");
-    let text = String::from_utf8_lossy(&output.stdout);
-    let line = text.lines().last().unwrap_or_default().to_owned();
-    let (events, peak) = line.split_once(' ').unwrap_or(("?", "?"));
-    (events.to_owned(), peak.to_owned())
+    println!("{events} {}", peak_memory_kb());
 }
 
 fn main() {
@@ -269,7 +249,7 @@ fn main() {
         ("count", "streaming, counting only"),
         ("collect", "keeping every event in a Vec"),
     ] {
-        let (events, peak) = measure_child(mode, &shown);
+        let (events, peak) = measure_child(CHILD, &format!("{mode} {shown}"));
         println!(
             "cloudstack_events: {rows} rows, {what}, in a child process: {events} events, peak RSS {peak} kB"
         );

@@ -14,13 +14,12 @@
 
 use std::hint::black_box;
 use std::ops::ControlFlow;
-use std::process::Command;
 use std::time::Instant;
 
 use criterion::{BatchSize, Criterion};
 use sqlx::{AnyConnection, Connection as _, Executor as _};
 use time::{Duration, OffsetDateTime};
-use usage_benches::{account, full_run, guest_ip};
+use usage_benches::{account, full_run, guest_ip, measure_child, peak_memory_kb};
 use usage_model::{ByteCounts, CollectionWindow, UsageRecord, ZoneId};
 use usage_store::{Engine, OpenMode, ReportFilter, Store, StoreTarget, WindowCommit, WindowStats};
 
@@ -164,26 +163,7 @@ fn child(spec: &str) {
         store.close().await;
         rows
     });
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let peak = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .map_or("?".to_owned(), |kb| {
-            kb.trim().trim_end_matches(" kB").to_owned()
-        });
-    println!("{rows} {peak}");
-}
-
-/// Peak memory (kB) and rows of a child process streaming `kind`.
-fn measure_child(kind: &str, target: &str) -> (String, String) {
-    let output = Command::new(std::env::current_exe().expect("this program"))
-        .env(CHILD, format!("{kind} {target}"))
-        .output()
-        .expect("the child runs");
-    let text = String::from_utf8_lossy(&output.stdout);
-    let line = text.lines().last().unwrap_or_default().to_owned();
-    let (rows, peak) = line.split_once(' ').unwrap_or(("?", "?"));
-    (rows.to_owned(), peak.to_owned())
+    println!("{rows} {}", peak_memory_kb());
 }
 
 fn main() {
@@ -295,7 +275,7 @@ fn main() {
         // The servers here take no password: the target's text is complete.
         let shown = target.to_string();
         for kind in ["account", "ip"] {
-            let (rows, peak) = measure_child(kind, &shown);
+            let (rows, peak) = measure_child(CHILD, &format!("{kind} {shown}"));
             println!(
                 "store/{engine}: report by {kind} over {records} records in a child process: {rows} rows, peak RSS {peak} kB"
             );

@@ -575,6 +575,34 @@ pub fn parse_cloudstack_answer(body: &str) -> Result<Vec<(IpAddr, ByteCounts)>, 
         .collect()
 }
 
+/// The peak resident memory of this process so far (`VmHWM` of
+/// `/proc/self/status`, Linux), in kB as text; `?` where it cannot be read.
+pub fn peak_memory_kb() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .map_or("?".to_owned(), |kb| {
+            kb.trim().trim_end_matches(" kB").to_owned()
+        })
+}
+
+/// Runs this benchmark program again as a child with environment variable
+/// `var` set to `value` (the child does one measured task and prints
+/// `COUNT PEAK_KB` as its last line, see [`peak_memory_kb`]), so that its
+/// peak memory is the task's alone; returns the count and the peak, each
+/// `?` when the child printed nothing.
+pub fn measure_child(var: &str, value: &str) -> (String, String) {
+    let output = std::process::Command::new(std::env::current_exe().expect("this program"))
+        .env(var, value)
+        .output()
+        .expect("the child runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text.lines().last().unwrap_or_default().to_owned();
+    let (count, peak) = line.split_once(' ').unwrap_or(("?", "?"));
+    (count.to_owned(), peak.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
