@@ -413,7 +413,7 @@ pub(crate) struct StatusArgs {
     /// The store written by `collect`; opened read-only.
     #[command(flatten)]
     pub(crate) db: DbArgs,
-    /// Output format: table or json.
+    /// Output format: table, csv or json.
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = Format::Table)]
     pub(crate) format: Format,
 }
