@@ -316,12 +316,13 @@ async fn zone_pass(
         .await;
     progress.finish();
     let summary = summary?;
-    if let Some(checkpoint) = summary.checkpoint {
-        tracing::info!(
+    match summary.checkpoint {
+        Some(checkpoint) => tracing::info!(
             "zone {zone}: {} window(s) up to {}",
             summary.windows,
             format_time(checkpoint)
-        );
+        ),
+        None => tracing::info!("zone {zone} is caught up: nothing due yet"),
     }
     Ok(())
 }

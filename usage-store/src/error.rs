@@ -37,7 +37,9 @@ pub enum StoreError {
     },
     /// A setting differs from the one the zone was billed with (DESIGN §12).
     #[error(
-        "zone {zone} was billed with {setting} = {stored:?}, not {new:?}; a change applies only with --accept-changed-settings (from the next window on)"
+        "zone {zone} was billed with {setting} = {}, not {}; a change applies only with --accept-changed-settings (from the next window on)",
+        setting_value(.stored),
+        setting_value(.new)
     )]
     SettingsChanged {
         /// The zone.
@@ -375,5 +377,15 @@ pub(crate) fn database_error(action: &'static str, error: &sqlx::Error) -> Store
         action,
         message,
         code,
+    }
+}
+
+/// A stored setting's value for a message: quoted, or `none` when empty
+/// (no excluded account, no zone list).
+fn setting_value(value: &str) -> String {
+    if value.is_empty() {
+        "none".to_owned()
+    } else {
+        format!("{value:?}")
     }
 }
