@@ -61,55 +61,59 @@ pub(crate) enum PostingOrigin {
     Registration,
 }
 
-/// The posting of each window to CloudStack's `user_statistics`: the store
-/// must be a `mysql://` database on the server of CloudStack's database
-/// (one transaction covers both), refused before any request otherwise,
-/// so that no window meant for CloudStack is billed without reaching it.
+/// The posting of each window to CloudStack's `user_statistics`. The store
+/// must be a `mysql://` database on the server of CloudStack's database,
+/// so that one transaction covers both. Asked for with
+/// `--cloudstack-host-id`, a store elsewhere is refused before any request.
+/// With only the registered monitor's host id as the default, a store
+/// elsewhere bills without posting, and a warning line says so and why:
+/// the operator asked for the monitor, and the default cannot apply.
 ///
 /// # Errors
 ///
-/// [`CliError::BadValue`] (exit 2) naming what to change.
+/// [`CliError::BadValue`] (exit 2) naming what to change, for
+/// [`PostingOrigin::HostId`]; a password variable that is not set.
 pub(crate) fn cloudstack_posting(
     host_id: u64,
     origin: PostingOrigin,
     target: &StoreTarget,
     db: &str,
     source: &EventsSource<'_>,
-) -> Result<CloudStackPosting, CliError> {
-    let (why, otherwise) = match origin {
-        PostingOrigin::HostId => ("--cloudstack-host-id posts", ""),
-        PostingOrigin::Registration => (
-            "the traffic monitor registered in CloudStack posts (its host id is the default \
-             --cloudstack-host-id)",
-            "; to bill without posting, give the monitor's URL instead of cloudstack",
-        ),
-    };
-    if target.engine() != usage_store::Engine::MySql {
-        return Err(CliError::BadValue(format!(
-            "{why} to CloudStack's user_statistics in the window's transaction, so --db must \
-             be a mysql:// database on CloudStack's server{otherwise}"
-        )));
-    }
-    let cloud_database = if source.is_cloudstack() {
-        if server_of(db) != server_of(source.text) {
-            return Err(CliError::BadValue(format!(
-                "{why} to CloudStack's user_statistics, so --db must be on the same MySQL \
-                 server as --events (CloudStack's database): one transaction must cover \
-                 both{otherwise}"
-            )));
-        }
-        source
-            .cloudstack_target()?
-            .database()
-            .unwrap_or("cloud")
-            .to_owned()
+) -> Result<Option<CloudStackPosting>, CliError> {
+    let reason = if target.engine() != usage_store::Engine::MySql {
+        "--db must be a mysql:// database on CloudStack's server"
+    } else if source.is_cloudstack() && server_of(db) != server_of(source.text) {
+        "--db must be on the same MySQL server as --events (CloudStack's database): one \
+         transaction must cover both"
     } else {
-        "cloud".to_owned()
+        let cloud_database = if source.is_cloudstack() {
+            source
+                .cloudstack_target()?
+                .database()
+                .unwrap_or("cloud")
+                .to_owned()
+        } else {
+            "cloud".to_owned()
+        };
+        return Ok(Some(CloudStackPosting {
+            host_id,
+            cloud_database,
+        }));
     };
-    Ok(CloudStackPosting {
-        host_id,
-        cloud_database,
-    })
+    match origin {
+        PostingOrigin::HostId => Err(CliError::BadValue(format!(
+            "--cloudstack-host-id posts to CloudStack's user_statistics in the window's \
+             transaction, so {reason}"
+        ))),
+        PostingOrigin::Registration => {
+            tracing::warn!(
+                "windows are billed but not posted to CloudStack's user_statistics (host id \
+                 {host_id} of the registered traffic monitor would be the default \
+                 --cloudstack-host-id): {reason}"
+            );
+            Ok(None)
+        }
+    }
 }
 
 /// The store named by `--db`, with the password of `--db-password-env`.
@@ -188,7 +192,8 @@ pub(crate) fn collect(args: &CollectArgs) -> Result<(), CliError> {
         (None, None) => None,
     }
     .map(|(host_id, origin)| cloudstack_posting(host_id, origin, &target, &args.db.db, &source))
-    .transpose()?;
+    .transpose()?
+    .flatten();
     let loaded = source.ledger(&args.billing.exclude_accounts)?;
     let ledger = &loaded.ledger;
     check_zone_known(ledger, &args.zone, &source.name())?;

@@ -93,10 +93,11 @@ fn events_source(config: &RunConfig) -> EventsSource<'_> {
     }
 }
 
-/// Refuses, before any pass, a monitor whose windows go to CloudStack
-/// (`cloudstack_host_id`, or `url = "cloudstack"` whose registered host id
-/// is the default) while the store is not on CloudStack's MySQL server:
-/// such windows would be billed without reaching CloudStack.
+/// Refuses, before any pass, a monitor with `cloudstack_host_id` while the
+/// store is not on CloudStack's MySQL server: its windows would be billed
+/// without reaching CloudStack. (With `url = "cloudstack"` alone, the
+/// registered host id is only a default: such a zone is billed without
+/// posting, with a warning each pass.)
 ///
 /// # Errors
 ///
@@ -104,14 +105,11 @@ fn events_source(config: &RunConfig) -> EventsSource<'_> {
 fn check_postings(config: &RunConfig) -> Result<(), CliError> {
     let source = events_source(config);
     for monitor in &config.monitors {
-        let origin = match (&monitor.source, monitor.cloudstack_host_id) {
-            (_, Some(_)) => PostingOrigin::HostId,
-            (MonitorSource::CloudStack, None) => PostingOrigin::Registration,
-            (MonitorSource::Url(_), None) => continue,
-        };
-        let target = StoreTarget::parse(&config.db)?;
-        cloudstack_posting(0, origin, &target, &config.db, &source)
-            .map_err(|error| CliError::BadValue(format!("zone {}: {error}", monitor.zone)))?;
+        if let Some(host_id) = monitor.cloudstack_host_id {
+            let target = StoreTarget::parse(&config.db)?;
+            cloudstack_posting(host_id, PostingOrigin::HostId, &target, &config.db, &source)
+                .map_err(|error| CliError::BadValue(format!("zone {}: {error}", monitor.zone)))?;
+        }
     }
     Ok(())
 }
@@ -284,13 +282,13 @@ async fn zone_pass(
         &config.exclude_accounts,
     );
     let posting = match host_id {
-        Some(host_id) => Some(cloudstack_posting(
+        Some(host_id) => cloudstack_posting(
             host_id,
             origin,
             &StoreTarget::parse(&config.db)?,
             &config.db,
             &events_source(config),
-        )?),
+        )?,
         None => None,
     };
     let collection = Collection::new(store, ledger, &source, zone)
