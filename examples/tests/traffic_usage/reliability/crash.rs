@@ -38,7 +38,7 @@ fn sigkill_at_random_points(engine: Engine) {
     let run_micros = started.elapsed().as_micros() as u64 + 1;
     let want = Contents::of(store.target()).without_clock();
     assert_same(&want, &first_reference, &format!("{name}: reference"));
-    let deadline = Instant::now() + StdDuration::from_secs(60);
+    let deadline = Instant::now() + StdDuration::from_secs(120);
     let mut rng = Rng(0xdead_beef);
     let mut kills_mid_run = 0;
     let mut kills_between_windows = 0;
@@ -48,7 +48,14 @@ fn sigkill_at_random_points(engine: Engine) {
     // Windows the next run has left to collect: a kill lands anywhere from
     // its start-up (a few windows' worth of time) to its last commit.
     let mut left = WINDOWS;
-    while kills_mid_run < 60 && Instant::now() < deadline {
+    // Kills go on until there are enough of both kinds (how far runs get
+    // before a kill depends on the machine's load), within the deadline.
+    let enough = |mid_run: usize, between: usize, checkpoints: usize| {
+        mid_run >= 60 && between >= 10 && checkpoints >= 2
+    };
+    while !enough(kills_mid_run, kills_between_windows, checkpoints_seen.len())
+        && Instant::now() < deadline
+    {
         let run_micros = run_micros * (left + 4) / (WINDOWS + 4);
         let mut child: Child = setup
             .collect_command(round_store.target(), DAY_THREE_END, &window)
@@ -56,7 +63,13 @@ fn sigkill_at_random_points(engine: Engine) {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(StdDuration::from_micros(rng.below(run_micros)));
+        // Half the kills anywhere in the run, half in its second half (past
+        // the start-up, where commits happen).
+        let at = match rng.below(2) {
+            0 => rng.below(run_micros),
+            _ => run_micros / 2 + rng.below(run_micros / 2 + 1),
+        };
+        std::thread::sleep(StdDuration::from_micros(at));
         let status = match child.try_wait().unwrap() {
             Some(status) => status,
             None => {
