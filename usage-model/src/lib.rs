@@ -63,6 +63,7 @@ mod event_reader;
 mod event_writer;
 mod grid;
 mod ids;
+mod ip_text;
 mod record;
 mod rfc3339;
 mod server_time_zone;
@@ -78,6 +79,7 @@ pub use crate::event_reader::{EventReader, read_events};
 pub use crate::event_writer::write_events;
 pub use crate::grid::Grid;
 pub use crate::ids::{AccountId, ZoneId};
+pub use crate::ip_text::{read_dotted_quad, read_ip};
 pub use crate::record::{
     Checkpoint, CollectionWindow, Ownership, ParseRecordIdError, RecordId, UsageRecord, UsageType,
 };

@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use url::Url;
 
 use crate::StoreError;
@@ -252,27 +253,14 @@ impl StoreTarget {
                 host,
                 port,
                 database,
-            } => {
-                let scheme = if *engine == Engine::MySql {
-                    "mysql"
-                } else {
-                    "postgres"
-                };
-                let host = if host.contains(':') && !host.starts_with('[') {
-                    format!("[{host}]")
-                } else {
-                    host.clone()
-                };
-                let password = password
-                    .as_deref()
-                    .map(|p| format!(":{}", encode(p, false)))
-                    .unwrap_or_default();
-                Ok(format!(
-                    "{scheme}://{}{password}@{host}:{port}/{}",
-                    encode(user, false),
-                    encode(database, false)
-                ))
-            }
+            } => Ok(server_url(
+                *engine,
+                user,
+                password.as_deref(),
+                host,
+                *port,
+                database,
+            )),
         }
     }
 
@@ -306,24 +294,7 @@ impl fmt::Display for StoreTarget {
                 port,
                 database,
                 ..
-            } => {
-                let scheme = if *engine == Engine::MySql {
-                    "mysql"
-                } else {
-                    "postgres"
-                };
-                let host = if host.contains(':') && !host.starts_with('[') {
-                    format!("[{host}]")
-                } else {
-                    host.clone()
-                };
-                write!(
-                    f,
-                    "{scheme}://{}@{host}:{port}/{}",
-                    encode(user, false),
-                    encode(database, false)
-                )
-            }
+            } => f.write_str(&server_url(*engine, user, None, host, *port, database)),
         }
     }
 }
@@ -350,20 +321,50 @@ fn is_scheme(text: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
 }
 
+/// Every byte but RFC 3986's unreserved ones (`A-Z a-z 0-9 - _ . ~`).
+const RESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// [`RESERVED`] but `/`, for a file path.
+const RESERVED_BUT_SLASH: &AsciiSet = &RESERVED.remove(b'/');
+
 /// Percent-encodes every byte but unreserved ones (and `/` when `path`).
 fn encode(text: &str, path: bool) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric()
-            || matches!(byte, b'-' | b'_' | b'.' | b'~')
-            || (path && byte == b'/')
-        {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    let set = if path { RESERVED_BUT_SLASH } else { RESERVED };
+    utf8_percent_encode(text, set).to_string()
+}
+
+/// `SCHEME://USER[:PASSWORD]@HOST:PORT/DATABASE` of a server target, each
+/// part percent-encoded, an IPv6 host in brackets.
+fn server_url(
+    engine: Engine,
+    user: &str,
+    password: Option<&str>,
+    host: &str,
+    port: u16,
+    database: &str,
+) -> String {
+    let scheme = if engine == Engine::MySql {
+        "mysql"
+    } else {
+        "postgres"
+    };
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    };
+    let password = password
+        .map(|p| format!(":{}", encode(p, false)))
+        .unwrap_or_default();
+    format!(
+        "{scheme}://{}{password}@{host}:{port}/{}",
+        encode(user, false),
+        encode(database, false)
+    )
 }
 
 /// Decodes `%XX` escapes; the result must be UTF-8.

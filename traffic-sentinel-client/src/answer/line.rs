@@ -3,7 +3,7 @@
 //! `s,TAG,IP,BYTES` or `r,TAG,IP,BYTES`, the sentinel `end,COUNT`, or the
 //! reason it is neither.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::str::FromStr;
 
 use nom::branch::alt;
@@ -83,56 +83,14 @@ pub(crate) fn parse_line(line: &str) -> Result<Line<'_>, String> {
 /// address is its IPv4 address, DESIGN §4), as the standard library reads
 /// it; or why it is not one.
 pub(crate) fn parse_ip(text: &str) -> Result<IpAddr, String> {
-    if let Some(v4) = dotted_quad(text.as_bytes()) {
-        return Ok(IpAddr::V4(v4));
-    }
-    // An address with a colon can only be IPv6: std's `IpAddr` reader
-    // would try IPv4 first.
-    let read = if text.contains(':') {
-        Ipv6Addr::from_str(text).map(IpAddr::V6)
-    } else {
-        IpAddr::from_str(text)
-    };
-    read.map(|ip| ip.to_canonical())
-        .map_err(|_| format!("bad ip address {:?}", printable(text)))
+    usage_model::read_ip(text)
+        .map(|ip| ip.to_canonical())
+        .ok_or_else(|| format!("bad ip address {:?}", printable(text)))
 }
 
-/// The common form of an IPv4 address field, `a.b.c.d` with each octet 0
-/// to 255 in decimal without leading zeros, read without the standard
-/// library's general parser; `None` for anything else, which
-/// [`IpAddr::from_str`] then reads or refuses. It accepts only what
-/// `Ipv4Addr::from_str` accepts, with the same value (a property test
-/// holds it to that).
-///
-/// Why it exists: addresses are most of an answer's rows, and std's
-/// `IpAddr::from_str` (which tries both families through a general
-/// reader) took about 14% of the parse; with this path the parser meets
-/// its target of a third of the split floor (BENCHMARKS.md §2).
-pub(crate) fn dotted_quad(text: &[u8]) -> Option<Ipv4Addr> {
-    if text.len() > 15 {
-        return None;
-    }
-    let mut octets = [0u8; 4];
-    let mut fields = text.split(|&b| b == b'.');
-    for octet in &mut octets {
-        let field = fields.next()?;
-        if field.is_empty() || field.len() > 3 || (field.len() > 1 && field[0] == b'0') {
-            return None;
-        }
-        let mut value = 0u16;
-        for &digit in field {
-            if !digit.is_ascii_digit() {
-                return None;
-            }
-            value = value * 10 + u16::from(digit - b'0');
-        }
-        *octet = u8::try_from(value).ok()?;
-    }
-    match fields.next() {
-        None => Some(Ipv4Addr::from(octets)),
-        Some(_) => None,
-    }
-}
+/// The dotted-quad path of [`parse_ip`], shared with the emulator.
+#[cfg(test)]
+pub(crate) use usage_model::read_dotted_quad as dotted_quad;
 
 /// The text of `field`, a subslice of `line`'s bytes that starts and ends
 /// at a comma or an end of the line (so on character boundaries).

@@ -2,7 +2,7 @@
 //! filter (addresses and zones), the interval in TS's local time text and
 //! the row count `N`.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use nom::Parser;
 use nom::bytes::complete::{tag, take_while_m_n, take_while1};
@@ -199,43 +199,12 @@ fn ip_list(i: &str) -> PResult<'_, Vec<IpAddr>> {
     }
 }
 
-/// `text` as `IpAddr::from_str` reads it: dotted-quad IPv4 addresses by a
-/// fast path, anything else by the standard library.
-pub(super) fn parse_ip(text: &str) -> Option<IpAddr> {
-    match parse_ipv4(text.as_bytes()) {
-        Some(v4) => Some(IpAddr::V4(v4)),
-        None => text.parse().ok(),
-    }
-}
-
-/// A dotted-quad IPv4 address as `Ipv4Addr::from_str` accepts it: four
-/// decimal octets of one to three digits, at most 255, without a leading
-/// zero, separated by single dots; `None` for anything else.
-pub(super) fn parse_ipv4(text: &[u8]) -> Option<Ipv4Addr> {
-    let mut octets = [0u8; 4];
-    let mut rest = text;
-    for (k, octet) in octets.iter_mut().enumerate() {
-        if k > 0 {
-            rest = rest.strip_prefix(b".")?;
-        }
-        let digits = rest
-            .iter()
-            .take(3)
-            .take_while(|b| b.is_ascii_digit())
-            .count();
-        let (number, after) = rest.split_at(digits);
-        let value = match *number {
-            [a] => u32::from(a - b'0'),
-            [b'0', ..] | [] => return None,
-            [a, b] => u32::from(a - b'0') * 10 + u32::from(b - b'0'),
-            [a, b, c] => u32::from(a - b'0') * 100 + u32::from(b - b'0') * 10 + u32::from(c - b'0'),
-            _ => return None,
-        };
-        *octet = u8::try_from(value).ok()?;
-        rest = after;
-    }
-    rest.is_empty().then_some(Ipv4Addr::from(octets))
-}
+/// The dotted-quad path of [`parse_ip`].
+#[cfg(test)]
+pub(super) use usage_model::read_dotted_quad as parse_ipv4;
+/// Addresses of a script's lists, read as std reads them (one shared
+/// reader with the client's answer parser).
+pub(super) use usage_model::read_ip as parse_ip;
 
 fn zone_list(mut i: &str) -> PResult<'_, Vec<String>> {
     let mut zones = Vec::new();
