@@ -30,6 +30,9 @@ use crate::ledger::LoggedEvent;
 pub struct Digest([u8; 32]);
 
 impl Digest {
+    /// A placeholder for a digest being computed (never a result).
+    pub(crate) const UNSET: Digest = Digest([0; 32]);
+
     /// The digest made of `bytes`, as stored.
     pub fn from_bytes(bytes: [u8; 32]) -> Digest {
         Digest(bytes)

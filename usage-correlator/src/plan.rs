@@ -89,6 +89,8 @@ pub struct QueryPlan {
     queries: Vec<TrafficQuery>,
     ip_count: usize,
     anomalies: Vec<Anomaly>,
+    /// The digest of `pieces`, computed once with them.
+    ownership_digest: Digest,
 }
 
 impl QueryPlan {
@@ -222,6 +224,7 @@ impl QueryPlan {
                 .anomalies_in(zone, window.interval())
                 .cloned()
                 .collect(),
+            ownership_digest: Digest::UNSET,
         };
         let time = |at: i128| {
             if at == first {
@@ -264,6 +267,7 @@ impl QueryPlan {
                 &mut run.iter().map(RawPiece::slot),
             )?;
         }
+        plan.ownership_digest = ownership_digest(plan.pieces.iter());
         Ok(plan)
     }
 
@@ -314,9 +318,10 @@ impl QueryPlan {
 
     /// The digest of the holdings this plan bills ([`QueryPlan::pieces`]):
     /// stored with the window, it tells a later run whether the event log
-    /// still gives the same holdings (DESIGN §4, late events).
+    /// still gives the same holdings (DESIGN §4, late events). Computed
+    /// once, when the plan is made.
     pub fn ownership_digest(&self) -> Digest {
-        ownership_digest(self.pieces.iter())
+        self.ownership_digest
     }
 
     /// The ownership pieces, floored to the grid, clipped to the window and
@@ -501,7 +506,7 @@ impl QueryPlan {
                 at: self.window.end(),
             },
             anomalies: self.anomalies.clone(),
-            ownership_digest: self.ownership_digest(),
+            ownership_digest: self.ownership_digest,
         })
     }
 

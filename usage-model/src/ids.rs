@@ -1,5 +1,6 @@
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use crate::Error;
 
@@ -21,13 +22,17 @@ fn validate(kind: &'static str, value: String) -> Result<String, Error> {
     }
 }
 
+// The text is shared: every record of a cycle carries its zone and account,
+// and a clone is a reference count, not an allocation (BENCHMARKS §3).
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident, $kind:literal) => {
         $(#[$doc])*
+        ///
+        /// Cloning shares the text (a reference count), so clones are cheap.
         #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
         #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
         #[cfg_attr(feature = "serde", serde(try_from = "String", into = "String"))]
-        pub struct $name(String);
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// Validates and wraps `value`.
@@ -37,7 +42,7 @@ macro_rules! string_id {
             /// Returns [`Error::InvalidId`] when `value` is empty or contains a
             /// control character.
             pub fn new(value: impl Into<String>) -> Result<Self, Error> {
-                validate($kind, value.into()).map($name)
+                validate($kind, value.into()).map(|valid| $name(Arc::from(valid)))
             }
 
             /// The identifier as text.
@@ -76,7 +81,7 @@ macro_rules! string_id {
 
         impl From<$name> for String {
             fn from(id: $name) -> String {
-                id.0
+                String::from(&*id.0)
             }
         }
 
