@@ -82,6 +82,11 @@ pub(crate) fn parse_line(line: &str) -> Result<Line<'_>, String> {
 /// The address of a row's address field, canonical (an IPv4-mapped IPv6
 /// address is its IPv4 address, DESIGN §4), as the standard library reads
 /// it; or why it is not one.
+///
+/// Inlined: returned through memory, the address was read back before the
+/// callee's writes had landed, a stall of a fifth of the answer loop
+/// (`perf`, BENCHMARKS.md §2).
+#[inline(always)]
 pub(crate) fn parse_ip(text: &str) -> Result<IpAddr, String> {
     usage_model::read_ip(text)
         .map(|ip| ip.to_canonical())

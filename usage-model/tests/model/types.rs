@@ -281,6 +281,34 @@ proptest! {
         prop_assert_eq!(text.to_uppercase().parse::<RecordId>().unwrap(), id);
     }
 
+    /// Names of every length, short and past the key's stack buffer (192
+    /// bytes), give the SHA-256 of the documented layout.
+    #[test]
+    fn record_id_is_the_hash_of_the_documented_layout_at_any_name_length(
+        zone_len in 1usize..200,
+        account_len in 1usize..200,
+        v6 in any::<bool>(),
+    ) {
+        use sha2::Digest;
+        let (zone_text, account_text) = ("z".repeat(zone_len), "a".repeat(account_len));
+        let (family, octets, ip) = if v6 {
+            (6, vec![0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7], "2001:db8::7")
+        } else {
+            (4, vec![203, 0, 113, 7], "203.0.113.7")
+        };
+        let layout = documented_layout(zone_text.as_bytes(), account_text.as_bytes(), family, &octets);
+        let digest = sha2::Sha256::digest(&layout);
+        let first: [u8; 16] = digest[..16].try_into().unwrap();
+        let id = RecordId::of(
+            &ZoneId::new(zone_text).unwrap(),
+            &AccountId::new(account_text).unwrap(),
+            ip.parse().unwrap(),
+            datetime!(2026-11-01 10:00 UTC),
+            datetime!(2026-11-01 11:00 UTC),
+        );
+        prop_assert_eq!(id.as_u128(), u128::from_be_bytes(first));
+    }
+
     #[test]
     fn record_id_display_parse_round_trip_any_value(bits in any::<u128>()) {
         let text = format!("{bits:032x}");
