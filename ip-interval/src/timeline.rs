@@ -214,6 +214,81 @@ impl<K: Ord, T: Ord + Copy, V> KeyedTimelines<K, T, V> {
         }
     }
 
+    /// The timelines of `pieces`, `(key, interval, value)`, as
+    /// [`KeyedTimelines::insert`] would file them one by one.
+    ///
+    /// Pieces grouped by key in ascending key order, each key's in time
+    /// order (as a sweep over sorted events gives them), are filed in
+    /// linear time: no key is searched for. Any other order is accepted
+    /// and costs a search per piece that comes out of order. Empty intervals
+    /// are ignored.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Overlap`] when two pieces of one key share a point, naming
+    /// the key and both intervals; exactly when inserting the pieces one by
+    /// one would fail.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ip_interval::{Interval, KeyedTimelines};
+    ///
+    /// let iv = |s, e| Interval::new(s, e).unwrap();
+    /// let held = KeyedTimelines::from_pieces([
+    ///     ("a", iv(0, 10), 1),
+    ///     ("a", iv(10, 20), 2),
+    ///     ("b", iv(5, 15), 3),
+    /// ])?;
+    /// assert_eq!(held.at("a", 12), Some(&2));
+    /// assert!(KeyedTimelines::from_pieces([("a", iv(0, 10), 1), ("a", iv(9, 12), 2)]).is_err());
+    /// # Ok::<(), ip_interval::Error>(())
+    /// ```
+    pub fn from_pieces(pieces: impl IntoIterator<Item = (K, Interval<T>, V)>) -> Result<Self, Error>
+    where
+        K: fmt::Debug,
+        T: fmt::Debug,
+    {
+        // Keys in ascending order with their timelines, and the pieces that
+        // came out of that order, filed the slow way and merged at the end.
+        let mut ascending: Vec<(K, Timeline<T, V>)> = Vec::new();
+        let mut out_of_order = KeyedTimelines::new();
+        for (key, interval, value) in pieces {
+            if interval.is_empty() {
+                continue;
+            }
+            match ascending.last_mut() {
+                Some((last, timeline)) if *last == key => timeline
+                    .insert(interval, value)
+                    .map_err(|err| with_key(err, last))?,
+                Some((last, _)) if *last > key => out_of_order.insert(key, interval, value)?,
+                _ => {
+                    let mut timeline = Timeline::empty();
+                    timeline.insert(interval, value)?;
+                    ascending.push((key, timeline));
+                }
+            }
+        }
+        // Sorted, distinct keys: the map is built in bulk.
+        let mut timelines: BTreeMap<K, Timeline<T, V>> = ascending.into_iter().collect();
+        for (key, timeline) in out_of_order.timelines {
+            match timelines.entry(key) {
+                Entry::Vacant(vacant) => {
+                    vacant.insert(timeline);
+                }
+                Entry::Occupied(mut occupied) => {
+                    for (interval, value) in timeline.pieces {
+                        occupied
+                            .get_mut()
+                            .insert(interval, value)
+                            .map_err(|err| with_key(err, occupied.key()))?;
+                    }
+                }
+            }
+        }
+        Ok(KeyedTimelines { timelines })
+    }
+
     /// The value holding `key` at `point`, if any.
     pub fn at<Q>(&self, key: &Q, point: T) -> Option<&V>
     where

@@ -104,6 +104,34 @@ proptest! {
         prop_assert_eq!(held, model);
     }
 
+    /// Building from pieces, in any order, files what inserting them one by
+    /// one files, and fails exactly when that fails.
+    #[test]
+    fn from_pieces_equals_inserting_one_by_one(
+        pieces in vec((0..6_u8, short_interval(), any::<u8>()), 0..40),
+        sort in any::<bool>(),
+    ) {
+        let mut pieces = pieces;
+        if sort {
+            pieces.sort_by_key(|&(key, interval, _)| (key, interval.start()));
+        }
+        let mut one_by_one = KeyedTimelines::new();
+        let inserted = pieces
+            .iter()
+            .try_for_each(|&(key, interval, value)| one_by_one.insert(key, interval, value));
+        match KeyedTimelines::from_pieces(pieces.iter().copied()) {
+            Ok(built) => {
+                prop_assert!(inserted.is_ok());
+                prop_assert_eq!(built, one_by_one);
+            }
+            Err(err) => {
+                prop_assert!(inserted.is_err());
+                let is_overlap = matches!(err, Error::Overlap { key: Some(_), .. });
+                prop_assert!(is_overlap, "{err:?}");
+            }
+        }
+    }
+
     #[test]
     fn pieces_and_holders_equal_a_naive_filter_and_clip(
         inserts in vec((0..4_u8, short_interval(), any::<u8>()), 0..40),

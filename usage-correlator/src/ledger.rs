@@ -1,6 +1,8 @@
 //! Ownership of addresses over time, built from assign/release events.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+type FastState = foldhash::fast::RandomState;
 use std::net::IpAddr;
 
 use ip_interval::{Interval, KeyedTimelines};
@@ -113,10 +115,38 @@ impl LoggedEvent {
     }
 }
 
-/// A kept event in replay order: (zone slot, ip, Unix seconds,
-/// nanoseconds, replay rank, id, index in the input, account slot). The
-/// instant split in two keeps the entry at 8-byte alignment.
-type ReplayOrder = (u32, IpAddr, i64, u32, u8, u64, u32, u32);
+/// A kept event in replay order: (zone slot, ip as [`address_key`], Unix
+/// seconds, nanoseconds, replay rank, id, index in the input, account
+/// slot). Plain integers compare faster than `IpAddr` in the sort of every
+/// event; the instant split in two keeps the entry at 8-byte alignment.
+type ReplayOrder = (u32, AddressKey, i64, u32, u8, u64, u32, u32);
+
+/// A holding found by the replay: the address, when, and the holder's slot.
+type Held = (IpAddr, Interval<Nanos>, u32);
+
+/// An address as integers that order as `IpAddr` does: the family (4 before
+/// 6) and the address's bits in two halves.
+type AddressKey = (u8, u64, u64);
+
+fn address_key(ip: IpAddr) -> AddressKey {
+    match ip {
+        IpAddr::V4(v4) => (4, 0, u64::from(v4.to_bits())),
+        IpAddr::V6(v6) => {
+            let bits = v6.to_bits();
+            (6, (bits >> 64) as u64, bits as u64)
+        }
+    }
+}
+
+fn address_of((family, high, low): AddressKey) -> IpAddr {
+    if family == 4 {
+        IpAddr::V4(std::net::Ipv4Addr::from_bits(low as u32))
+    } else {
+        IpAddr::V6(std::net::Ipv6Addr::from_bits(
+            u128::from(high) << 64 | u128::from(low),
+        ))
+    }
+}
 
 /// The ledger of one zone.
 #[derive(Clone, Debug, Default)]
@@ -269,8 +299,10 @@ impl OwnershipLedger {
 
     /// Files the kept events: one replay per address, in replay order.
     fn file(&mut self, events: &[IpEvent], kept: Vec<bool>) {
-        let mut account_slots: HashMap<&AccountId, u32> = HashMap::new();
-        let mut zone_slots: BTreeMap<&ZoneId, u32> = BTreeMap::new();
+        // foldhash: a slot is looked up per event (SipHash was 6% of the
+        // ledger's build at 1M events).
+        let mut account_slots: HashMap<&AccountId, u32, FastState> = HashMap::default();
+        let mut zone_slots: HashMap<&ZoneId, u32, FastState> = HashMap::default();
         let mut order: Vec<ReplayOrder> = Vec::new();
         for (index, event) in events.iter().enumerate() {
             if !kept[index] {
@@ -290,7 +322,7 @@ impl OwnershipLedger {
             let index = u32::try_from(index).unwrap_or(u32::MAX);
             order.push((
                 zone,
-                event.ip,
+                address_key(event.ip),
                 event.at.unix_timestamp(),
                 event.at.nanosecond(),
                 event.kind.replay_rank(),
@@ -307,13 +339,18 @@ impl OwnershipLedger {
             .map(|(&zone, &slot)| (slot, zone))
             .collect();
         zone_names.sort_unstable();
+        // Each zone's ledger and holdings, by address then time, as the
+        // sweep finds them; the holdings are filed once the sweep's order is
+        // freed, which keeps the peak of memory down.
+        let mut swept: Vec<(ZoneId, ZoneLedger, Vec<Held>)> = Vec::new();
         for zone_run in order.chunk_by(|a, b| a.0 == b.0) {
             let Some(&(_, zone)) = zone_names.get(zone_run[0].0 as usize) else {
                 continue;
             };
             let mut ledger = ZoneLedger::default();
+            let mut held = Vec::new();
             for ip_run in zone_run.chunk_by(|a, b| a.1 == b.1) {
-                let ip = ip_run[0].1;
+                let ip = address_of(ip_run[0].1);
                 ledger.ips.push(ip);
                 let mut replay = Replay::new();
                 for &(_, _, secs, nanos, _, _, index, account) in ip_run {
@@ -324,23 +361,32 @@ impl OwnershipLedger {
                         at, event.id, ip_index, account, event.kind,
                     ));
                     let step = replay.apply(at, account, event.kind, index);
-                    self.note(events, step, &mut ledger, ip);
+                    self.note(events, step, &mut held, ip);
                 }
                 if let Some((start, account)) = replay.open() {
-                    insert(&mut ledger, ip, start, OPEN_END, account);
+                    hold(&mut held, ip, start, OPEN_END, account);
                 }
             }
             ledger.log.sort_unstable();
-            self.zones.insert(zone.clone(), ledger);
+            swept.push((zone.clone(), ledger, held));
+        }
+        drop(order);
+        for (zone, mut ledger, held) in swept {
+            // The replay closes each holding before opening the next, so
+            // none overlaps another.
+            let holdings = KeyedTimelines::from_pieces(held);
+            debug_assert!(holdings.is_ok(), "replayed holdings never overlap");
+            ledger.holdings = holdings.unwrap_or_default();
+            self.zones.insert(zone, ledger);
         }
         self.anomalies
             .sort_by(|a, b| anomaly_order(a).cmp(&anomaly_order(b)));
     }
 
     /// Files what one replayed event did: a closed holding, an anomaly.
-    fn note(&mut self, events: &[IpEvent], step: Replayed, ledger: &mut ZoneLedger, ip: IpAddr) {
+    fn note(&mut self, events: &[IpEvent], step: Replayed, held: &mut Vec<Held>, ip: IpAddr) {
         if let Some((start, end, account)) = step.closed {
-            insert(ledger, ip, start, end, account);
+            hold(held, ip, start, end, account);
         }
         if let Some((kind, event, other)) = step.anomaly {
             self.anomalies.push(Anomaly {
@@ -596,15 +642,12 @@ fn same_content(a: &IpEvent, b: &IpEvent) -> bool {
     a.at == b.at && a.zone == b.zone && a.account == b.account && a.ip == b.ip && a.kind == b.kind
 }
 
-/// Adds the holding `[start, end)` of `ip` by `account` to `ledger`. The
+/// Adds the holding `[start, end)` of `ip` by `account` to `held`. The
 /// replay closes holdings in time order, so they never overlap; an empty one
 /// (an assign and a takeover at one instant) holds nothing and is dropped.
-fn insert(ledger: &mut ZoneLedger, ip: IpAddr, start: Nanos, end: Nanos, account: u32) {
+fn hold(held: &mut Vec<Held>, ip: IpAddr, start: Nanos, end: Nanos, account: u32) {
     if let Ok(interval) = Interval::new(start, end) {
-        // The replay closes each holding before opening the next, so the
-        // timeline never refuses one.
-        let filed = ledger.holdings.insert(ip, interval, account);
-        debug_assert!(filed.is_ok(), "replayed holdings never overlap");
+        held.push((ip, interval, account));
     }
 }
 

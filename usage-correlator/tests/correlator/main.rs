@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod digests;
 mod laws;
 mod reference;
 mod stories;
