@@ -14,7 +14,8 @@ use crate::{Error, Interval};
 /// are kept apart even when their values are equal, since each stands for one
 /// holding.
 ///
-/// Timelines are built by [`KeyedTimelines::insert`], one per key, which
+/// Timelines are built by [`KeyedTimelines::insert`] (or, for many pieces
+/// at once, [`KeyedTimelines::from_pieces`]), one per key, which
 /// refuses a piece that overlaps one already held and ignores an empty one
 /// (an empty holding owns no point, so it has nothing to conflict with and
 /// nothing to bill).
