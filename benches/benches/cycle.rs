@@ -28,7 +28,8 @@ use tokio::runtime::Runtime;
 use traffic_sentinel_client::{MonitorConfig, TrafficSentinelClient};
 use traffic_sentinel_emulator::{Emulator, EmulatorOptions, FlowHistory, Side, ZoneFilter};
 use usage_benches::{
-    PEER_ZONE, cloudstack_script, full_run, hourly_flows, parse_cloudstack_answer, partial_log,
+    PEER_ZONE, cloudstack_script, full_run, hourly_flows, median, parse_cloudstack_answer,
+    partial_log,
 };
 use usage_correlator::{CycleOutcome, LedgerOptions, OwnershipLedger, QueryPlan};
 use usage_model::{ByteCounts, TimeInterval};
@@ -173,10 +174,6 @@ fn interleaved(setup: &Setup, rounds: usize) -> (Duration, Duration, f64) {
         let start = Instant::now();
         f();
         start.elapsed()
-    };
-    let median = |mut values: Vec<f64>| {
-        values.sort_by(f64::total_cmp);
-        values[values.len() / 2]
     };
     let (mut ours, mut theirs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {

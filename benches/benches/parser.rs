@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use traffic_sentinel_client::{parse_answer, parse_answer_rows};
-use usage_benches::{answer_fixture, answer_total, full_run};
+use usage_benches::{answer_fixture, answer_total, full_run, median};
 
 /// The floor: every line cut on `,`, the fields' lengths summed so the work
 /// cannot be skipped. No validation at all.
@@ -35,12 +35,6 @@ fn seconds(f: &mut impl FnMut()) -> f64 {
     let start = Instant::now();
     f();
     start.elapsed().as_secs_f64()
-}
-
-/// The median of `values`.
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_unstable_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 /// `runs` rounds of the floor and each parser back to back, so that a

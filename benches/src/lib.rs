@@ -575,6 +575,13 @@ pub fn parse_cloudstack_answer(body: &str) -> Result<Vec<(IpAddr, ByteCounts)>, 
         .collect()
 }
 
+/// The median of `values` (the upper one of an even count); `values` must
+/// not be empty.
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_unstable_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 /// The peak resident memory of this process so far (`VmHWM` of
 /// `/proc/self/status`, Linux), in kB as text; `?` where it cannot be read.
 pub fn peak_memory_kb() -> String {

@@ -25,16 +25,6 @@ pub(crate) struct LoadedEvents {
     pub(crate) skipped: Vec<SkippedUsageEvent>,
 }
 
-impl LoadedEvents {
-    /// The events of a file: nothing is skipped.
-    fn of_file(ledger: OwnershipLedger) -> LoadedEvents {
-        LoadedEvents {
-            ledger,
-            skipped: Vec::new(),
-        }
-    }
-}
-
 /// The events source as given: a file path, or a `mysql://…/cloud` URL.
 #[derive(Clone, Debug)]
 pub(crate) struct EventsSource<'a> {
@@ -84,17 +74,11 @@ impl EventsSource<'_> {
     /// As [`load_ledger`] for a file; for CloudStack, a connection or row
     /// error (naming the row and column).
     pub(crate) fn ledger(&self, excluded: &[AccountId]) -> Result<LoadedEvents, CliError> {
-        if !self.is_cloudstack() {
-            return Ok(LoadedEvents::of_file(load_ledger(
-                Path::new(self.text),
-                excluded,
-            )?));
+        if self.is_cloudstack() {
+            runtime()?.block_on(self.ledger_in_runtime(excluded))
+        } else {
+            self.file_ledger(excluded)
         }
-        let (events, skipped) = runtime()?.block_on(self.cloudstack_events())?;
-        Ok(LoadedEvents {
-            ledger: self.cloudstack_ledger(events, excluded),
-            skipped,
-        })
     }
 
     /// The ledger of a file or CloudStack source, inside an async runtime.
@@ -107,15 +91,20 @@ impl EventsSource<'_> {
         excluded: &[AccountId],
     ) -> Result<LoadedEvents, CliError> {
         if !self.is_cloudstack() {
-            return Ok(LoadedEvents::of_file(load_ledger(
-                Path::new(self.text),
-                excluded,
-            )?));
+            return self.file_ledger(excluded);
         }
         let (events, skipped) = self.cloudstack_events().await?;
         Ok(LoadedEvents {
             ledger: self.cloudstack_ledger(events, excluded),
             skipped,
+        })
+    }
+
+    /// The ledger of an events file: nothing is skipped.
+    fn file_ledger(&self, excluded: &[AccountId]) -> Result<LoadedEvents, CliError> {
+        Ok(LoadedEvents {
+            ledger: load_ledger(Path::new(self.text), excluded)?,
+            skipped: Vec::new(),
         })
     }
 

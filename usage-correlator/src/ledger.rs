@@ -1,9 +1,7 @@
 //! Ownership of addresses over time, built from assign/release events.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-
-type FastState = foldhash::fast::RandomState;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ip_interval::{Interval, KeyedTimelines};
 use time::OffsetDateTime;
@@ -12,6 +10,8 @@ use usage_model::{AccountId, IpEvent, IpEventKind, Ownership, TimeInterval, Zone
 use crate::anomaly::{Anomaly, AnomalyKind};
 use crate::digest::{Digest, EventLogDigest};
 use crate::replay::{Replay, Replayed};
+
+type FastState = foldhash::fast::RandomState;
 
 /// Options of an [`OwnershipLedger`].
 ///
@@ -128,6 +128,7 @@ type Held = (IpAddr, Interval<Nanos>, u32);
 /// 6) and the address's bits in two halves.
 type AddressKey = (u8, u64, u64);
 
+/// The [`AddressKey`] of `ip`.
 fn address_key(ip: IpAddr) -> AddressKey {
     match ip {
         IpAddr::V4(v4) => (4, 0, u64::from(v4.to_bits())),
@@ -138,11 +139,12 @@ fn address_key(ip: IpAddr) -> AddressKey {
     }
 }
 
+/// The address of an [`AddressKey`].
 fn address_of((family, high, low): AddressKey) -> IpAddr {
     if family == 4 {
-        IpAddr::V4(std::net::Ipv4Addr::from_bits(low as u32))
+        IpAddr::V4(Ipv4Addr::from_bits(low as u32))
     } else {
-        IpAddr::V6(std::net::Ipv6Addr::from_bits(
+        IpAddr::V6(Ipv6Addr::from_bits(
             u128::from(high) << 64 | u128::from(low),
         ))
     }
