@@ -303,82 +303,93 @@ fn window_lines(csv: &str, hour: u32) -> Vec<&str> {
 /// billed day): after the kill each window holds either its old records or
 /// its restated ones, never a mix, with adjustments only once restated; a
 /// second run completes the restatement.
+///
+/// Each engine runs in a thread of its own, against an emulator of its own
+/// (the delay is set per emulator).
 #[test]
 fn a_restatement_killed_midway_leaves_each_window_old_or_new() {
+    std::thread::scope(|scope| {
+        for engine in engines() {
+            scope.spawn(move || restatement_killed_midway(engine));
+        }
+    });
+}
+
+/// The kills of [`a_restatement_killed_midway_leaves_each_window_old_or_new`]
+/// on `engine`.
+fn restatement_killed_midway(engine: Engine) {
     let emulator = emulator_in_process();
     let url = monitor(&emulator);
     let old = first_records();
     let restate = ["--restate", "--from", DAY_START, "--until", DAY_END];
-    for engine in engines() {
-        let name = engine.name();
-        // How many kills left the changed windows half old, half new.
-        let mut partly_restated = 0;
-        for attempt in 0..4 {
-            let scratch = story();
-            let store = billed_day(engine, &scratch, &url);
-            let db = store.target();
-            log_late_events(&scratch);
-            assert_success(&collect(&scratch, &url, db, &["--until", DAY_END]));
-            // Every answer waits a second; the kill lands while the
-            // request of window `attempt` waits, after the windows before
-            // it were restated.
-            emulator
-                .faults()
-                .replace(Fault::Delay(Duration::from_secs(1)), Times::Always)
-                .unwrap();
-            let served = emulator.requests_served();
-            let mut child = collect_command(&scratch, &url, db, &restate)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while emulator.requests_served() < served + attempt {
-                assert!(Instant::now() < deadline, "{name}: the restatement stalled");
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            std::thread::sleep(Duration::from_millis(400));
-            let _ = child.kill();
-            child.wait().unwrap();
-            emulator.faults().clear();
-            let records = report(db, &["--by", "ip", "--format", "csv"]);
-            let adjustments = report(db, &["--by", "adjustment", "--format", "csv"]);
-            let mut states = Vec::new();
-            for hour in (0..8).map(|n| n * 3) {
-                let got = window_lines(&records, hour);
-                let was = window_lines(&old, hour);
-                let will_be = window_lines(RESTATED_RECORDS, hour);
-                assert!(
-                    got == was || got == will_be,
-                    "{name}: attempt {attempt}, window at {hour:02}:00 is mixed: {got:?}"
-                );
-                let start = format!(",2026-11-01T{hour:02}:00:00Z,");
-                if was != will_be {
-                    // Adjustments once restated, where account totals moved.
-                    assert_eq!(
-                        adjustments.contains(&start),
-                        got == will_be && ADJUSTMENTS.contains(&start),
-                        "{name}: attempt {attempt}, window at {hour:02}:00: {adjustments}"
-                    );
-                    states.push(got == will_be);
-                }
-            }
-            partly_restated += usize::from(states.contains(&true) && states.contains(&false));
-            assert_success(&collect(&scratch, &url, db, &restate));
-            assert_eq!(
-                report(db, &["--by", "ip", "--format", "csv"]),
-                RESTATED_RECORDS,
-                "{name}: attempt {attempt}, after the second run"
-            );
-            assert_eq!(
-                Contents::of(db).without_clock().adjustments,
-                ADJUSTMENTS,
-                "{name}: attempt {attempt}"
-            );
+    let name = engine.name();
+    // How many kills left the changed windows half old, half new.
+    let mut partly_restated = 0;
+    for attempt in 0..4 {
+        let scratch = story();
+        let store = billed_day(engine, &scratch, &url);
+        let db = store.target();
+        log_late_events(&scratch);
+        assert_success(&collect(&scratch, &url, db, &["--until", DAY_END]));
+        // Every answer waits a second; the kill lands while the
+        // request of window `attempt` waits, after the windows before
+        // it were restated.
+        emulator
+            .faults()
+            .replace(Fault::Delay(Duration::from_secs(1)), Times::Always)
+            .unwrap();
+        let served = emulator.requests_served();
+        let mut child = collect_command(&scratch, &url, db, &restate)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while emulator.requests_served() < served + attempt {
+            assert!(Instant::now() < deadline, "{name}: the restatement stalled");
+            std::thread::sleep(Duration::from_millis(10));
         }
-        assert!(
-            partly_restated >= 1,
-            "{name}: no kill left the day partly restated"
+        std::thread::sleep(Duration::from_millis(400));
+        let _ = child.kill();
+        child.wait().unwrap();
+        emulator.faults().clear();
+        let records = report(db, &["--by", "ip", "--format", "csv"]);
+        let adjustments = report(db, &["--by", "adjustment", "--format", "csv"]);
+        let mut states = Vec::new();
+        for hour in (0..8).map(|n| n * 3) {
+            let got = window_lines(&records, hour);
+            let was = window_lines(&old, hour);
+            let will_be = window_lines(RESTATED_RECORDS, hour);
+            assert!(
+                got == was || got == will_be,
+                "{name}: attempt {attempt}, window at {hour:02}:00 is mixed: {got:?}"
+            );
+            let start = format!(",2026-11-01T{hour:02}:00:00Z,");
+            if was != will_be {
+                // Adjustments once restated, where account totals moved.
+                assert_eq!(
+                    adjustments.contains(&start),
+                    got == will_be && ADJUSTMENTS.contains(&start),
+                    "{name}: attempt {attempt}, window at {hour:02}:00: {adjustments}"
+                );
+                states.push(got == will_be);
+            }
+        }
+        partly_restated += usize::from(states.contains(&true) && states.contains(&false));
+        assert_success(&collect(&scratch, &url, db, &restate));
+        assert_eq!(
+            report(db, &["--by", "ip", "--format", "csv"]),
+            RESTATED_RECORDS,
+            "{name}: attempt {attempt}, after the second run"
+        );
+        assert_eq!(
+            Contents::of(db).without_clock().adjustments,
+            ADJUSTMENTS,
+            "{name}: attempt {attempt}"
         );
     }
+    assert!(
+        partly_restated >= 1,
+        "{name}: no kill left the day partly restated"
+    );
 }

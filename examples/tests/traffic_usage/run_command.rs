@@ -353,11 +353,11 @@ fn a_background_collector_follows_appended_events_and_its_metrics_match_the_stor
     use time::format_description::well_known::Rfc3339;
 
     let dir = tempfile::tempdir().unwrap();
-    let grid = 5;
+    let grid = 2;
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let from = now - now.rem_euclid(grid) - 60;
-    // 10 bytes sent by the address in every 5 s bucket from `from` to three
-    // minutes ahead.
+    // 10 bytes sent by the address in every 2 s bucket from `from` to half
+    // a minute ahead.
     let flows: Vec<String> = (0..48)
         .map(|n| {
             let at = OffsetDateTime::from_unix_timestamp(from + n * grid).unwrap();
@@ -396,8 +396,8 @@ fn a_background_collector_follows_appended_events_and_its_metrics_match_the_stor
     std::fs::write(
         &config,
         format!(
-            "db = {:?}\nevents = {:?}\ninterval = \"2s\"\nlag = \"0\"\n\n[[monitor]]\nzone = \"z1\"\n\
-             url = \"{}\"\ngranularity = \"5s\"\nfrom = \"{from_text}\"\nretries = 0\n",
+            "db = {:?}\nevents = {:?}\ninterval = \"1s\"\nlag = \"0\"\n\n[[monitor]]\nzone = \"z1\"\n\
+             url = \"{}\"\ngranularity = \"2s\"\nfrom = \"{from_text}\"\nretries = 0\n",
             dir.path().join("usage.sqlite").to_str().unwrap(),
             events.to_str().unwrap(),
             emulator.url()
@@ -417,10 +417,10 @@ fn a_background_collector_follows_appended_events_and_its_metrics_match_the_stor
     };
     wait_for_checkpoint(from + grid);
 
-    // A handover 10 s after the next bucket boundary, ahead of the
+    // A handover two buckets after the next bucket boundary, ahead of the
     // checkpoint.
     let now = OffsetDateTime::now_utc().unix_timestamp();
-    let handover = now - now.rem_euclid(grid) + grid + 10;
+    let handover = now - now.rem_euclid(grid) + 3 * grid;
     let at = OffsetDateTime::from_unix_timestamp(handover)
         .unwrap()
         .format(&Rfc3339)

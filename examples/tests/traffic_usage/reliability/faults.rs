@@ -21,12 +21,25 @@ enum Expect {
     Refused(&'static str),
 }
 
+/// Each engine runs the whole matrix in a thread of its own, against an
+/// emulator of its own (faults are set per emulator).
 #[test]
 fn every_fault_gives_all_records_or_an_unchanged_database() {
+    let window = ["--max-window", "6h"];
+    let want = reference(&Setup::new(), Engine::Sqlite, DAY_TWO_END, &window);
+    std::thread::scope(|scope| {
+        for engine in engines() {
+            let want = &want;
+            scope.spawn(move || every_fault_on(engine, want));
+        }
+    });
+}
+
+/// The fault matrix on `engine`: `want` is what a fault-free collection up
+/// to the end of day two stores.
+fn every_fault_on(engine: Engine, want: &Contents) {
     let setup = Setup::new();
     let window = ["--max-window", "6h"];
-    let want = reference(&setup, Engine::Sqlite, DAY_TWO_END, &window);
-
     let matrix: [(&str, Fault, Times, Expect); 10] = [
         (
             "delay past the timeout",
@@ -89,48 +102,46 @@ fn every_fault_gives_all_records_or_an_unchanged_database() {
             Expect::Refused("answer is empty"),
         ),
     ];
-    for engine in engines() {
-        for (name, fault, times, expect) in matrix {
-            let context = format!("{}: {name}", engine.name());
-            // Day one collected without fault; day two hits the fault from
-            // its first request on.
-            let store = engine.fresh();
-            let db = store.target();
-            assert_success(&setup.collect(db, DAY_ONE_END, &window));
-            let before = Contents::of(db);
-            let faults = setup.emulator.faults();
-            faults.set(fault, times).unwrap();
-            let output = setup.collect(db, DAY_TWO_END, &window);
-            faults.clear();
-            let stderr = text(&output.stderr);
-            match expect {
-                Expect::Recovered => {
-                    assert_success(&output);
-                    assert_same(&Contents::of(db).without_clock(), &want, &context);
-                }
-                Expect::Refused(message) => {
-                    assert_eq!(output.status.code(), Some(1), "{context}: {stderr}");
-                    assert!(stderr.contains(message), "{context}: {stderr}");
-                    assert!(stderr.contains("stored nothing"), "{context}: {stderr}");
-                    let last = stderr.trim_end().lines().last().unwrap_or("");
-                    assert!(last.starts_with("error: "), "{context}: {stderr}");
-                    assert_same(&Contents::of(db), &before, &context);
-                    assert_eq!(
-                        checkpoint(db, ZONE).as_deref(),
-                        Some(DAY_ONE_END),
-                        "{context}: the checkpoint moved"
-                    );
-                }
+    for (name, fault, times, expect) in matrix {
+        let context = format!("{}: {name}", engine.name());
+        // Day one collected without fault; day two hits the fault from
+        // its first request on.
+        let store = engine.fresh();
+        let db = store.target();
+        assert_success(&setup.collect(db, DAY_ONE_END, &window));
+        let before = Contents::of(db);
+        let faults = setup.emulator.faults();
+        faults.set(fault, times).unwrap();
+        let output = setup.collect(db, DAY_TWO_END, &window);
+        faults.clear();
+        let stderr = text(&output.stderr);
+        match expect {
+            Expect::Recovered => {
+                assert_success(&output);
+                assert_same(&Contents::of(db).without_clock(), want, &context);
             }
-            // With the fault gone, collecting again gives the fault-free
-            // store.
-            assert_success(&setup.collect(db, DAY_TWO_END, &window));
-            assert_same(
-                &Contents::of(db).without_clock(),
-                &want,
-                &format!("{context}, then cleared"),
-            );
+            Expect::Refused(message) => {
+                assert_eq!(output.status.code(), Some(1), "{context}: {stderr}");
+                assert!(stderr.contains(message), "{context}: {stderr}");
+                assert!(stderr.contains("stored nothing"), "{context}: {stderr}");
+                let last = stderr.trim_end().lines().last().unwrap_or("");
+                assert!(last.starts_with("error: "), "{context}: {stderr}");
+                assert_same(&Contents::of(db), &before, &context);
+                assert_eq!(
+                    checkpoint(db, ZONE).as_deref(),
+                    Some(DAY_ONE_END),
+                    "{context}: the checkpoint moved"
+                );
+            }
         }
+        // With the fault gone, collecting again gives the fault-free
+        // store.
+        assert_success(&setup.collect(db, DAY_TWO_END, &window));
+        assert_same(
+            &Contents::of(db).without_clock(),
+            want,
+            &format!("{context}, then cleared"),
+        );
     }
 }
 
