@@ -551,10 +551,11 @@ impl OwnershipLedger {
     }
 
     /// An event of `zone` that may have changed who held an address in
-    /// `window`, for a `late-event` report: of the events inside the window,
-    /// the one with the highest id (ids grow as the cloud logs events);
-    /// failing that, the latest event before the window of an address held
-    /// in it. `None` when neither exists.
+    /// `window`, for a `late-event` report. Who held an address in the
+    /// window follows from the events inside it and, for each address, its
+    /// last event before it; of those, the one with the highest id (ids grow
+    /// as the cloud logs events, so an event logged after the window was
+    /// billed outranks every event known then). `None` when there is none.
     pub fn late_event_candidate(&self, zone: &ZoneId, window: TimeInterval) -> Option<IpEvent> {
         let ledger = self.zones.get(zone)?;
         let (start, end) = (
@@ -564,17 +565,18 @@ impl OwnershipLedger {
         let first = ledger.log.partition_point(|e| e.at() < start);
         let last = ledger.log.partition_point(|e| e.at() < end);
         let inside = ledger.log[first..last].iter().max_by_key(|e| e.id);
-        let found = inside.or_else(|| {
-            let span = Interval::new(start, end).ok()?;
-            let held: BTreeSet<IpAddr> =
-                ledger.holdings.pieces(span).map(|(&ip, _, _)| ip).collect();
-            ledger.log[..first].iter().rev().find(|e| {
-                ledger
-                    .ips
-                    .get(e.ip as usize)
-                    .is_some_and(|ip| held.contains(ip))
+        // The log is in time order: going backwards, an address's first
+        // event is its last before the window.
+        let mut seen = vec![false; ledger.ips.len()];
+        let before = ledger.log[..first]
+            .iter()
+            .rev()
+            .filter(|e| {
+                seen.get_mut(e.ip as usize)
+                    .is_some_and(|seen| !std::mem::replace(seen, true))
             })
-        })?;
+            .max_by_key(|e| e.id);
+        let found = inside.into_iter().chain(before).max_by_key(|e| e.id)?;
         Some(IpEvent {
             id: found.id,
             at: OffsetDateTime::from_unix_timestamp_nanos(found.at()).ok()?,
@@ -749,7 +751,7 @@ mod tests {
     }
 
     #[test]
-    fn a_late_event_is_named_by_the_highest_id_in_the_window() {
+    fn a_late_event_is_named_by_the_highest_id_that_decides_the_window() {
         let mut events = log();
         events.push(ev(
             9,
@@ -771,6 +773,40 @@ mod tests {
             .unwrap();
         assert_eq!(named.id, 9);
         // No event inside: the latest event before it of an address held in it.
+        let named = ledger
+            .late_event_candidate(
+                &zone(),
+                window(
+                    datetime!(2026-11-01 02:30 UTC),
+                    datetime!(2026-11-01 03:00 UTC),
+                ),
+            )
+            .unwrap();
+        assert_eq!(named.id, 3);
+        // A late event before the window outranks an older one inside it:
+        // the release at 03:30 (id 9) decides who holds 10.0.0.2 from 04:00,
+        // the release at 05:00 (id 2) was known when the window was billed.
+        let named = ledger
+            .late_event_candidate(
+                &zone(),
+                window(
+                    datetime!(2026-11-01 04:00 UTC),
+                    datetime!(2026-11-01 06:00 UTC),
+                ),
+            )
+            .unwrap();
+        assert_eq!(named.id, 9);
+        // An address's earlier events do not count: only its last one
+        // before the window decides.
+        let mut events = log();
+        events.push(ev(
+            9,
+            datetime!(2026-11-01 00:30 UTC),
+            "c",
+            "10.0.0.1",
+            IpEventKind::Release,
+        ));
+        let ledger = OwnershipLedger::from_events(LedgerOptions::new(), events);
         let named = ledger
             .late_event_candidate(
                 &zone(),

@@ -144,6 +144,49 @@ fn anomaly_rows(csv: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// An event logged late, before a window, is the one named for that window
+/// when it decides who holds an address there: acct-b hands 2001:db8::7 to
+/// acct-a at 02:00 (events 9 and 10), which changes every window from then
+/// on, 03:00–06:00 included, where the release at 04:00 (event 6, known
+/// when the day was billed) changed nothing.
+#[test]
+fn a_late_event_before_a_window_is_the_one_named_for_it() {
+    let emulator = emulator_in_process();
+    let url = monitor(&emulator);
+    let scratch = story();
+    let store = billed_day(Engine::Sqlite, &scratch, &url);
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(scratch.path("events.jsonl"))
+        .unwrap();
+    file.write_all(
+        br#"{"id":9,"type":"NET.IPRELEASE","at":"2026-11-01T02:00:00Z","zone":"zone-1","account":"acct-b","ip":"2001:db8::7"}
+{"id":10,"type":"NET.IPASSIGN","at":"2026-11-01T02:00:00Z","zone":"zone-1","account":"acct-a","ip":"2001:db8::7"}
+"#,
+    )
+    .unwrap();
+    drop(file);
+    let output = collect(&scratch, &url, store.target(), &["--until", DAY_END]);
+    assert_success(&output);
+    let err = stderr(&output);
+    let warnings: Vec<&str> = err
+        .lines()
+        .filter(|line| line.starts_with("warning: late-event: "))
+        .collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("window 2026-11-01T03:00:00Z..2026-11-01T06:00:00Z")),
+        "{err}"
+    );
+    for warning in &warnings {
+        assert!(
+            warning.contains(" event 10 at 2026-11-01T02:00:00Z "),
+            "{warning}"
+        );
+    }
+}
+
 #[test]
 fn a_late_event_is_reported_once_and_rebills_nothing() {
     let emulator = emulator_in_process();
