@@ -95,7 +95,7 @@ impl EventsSource<'_> {
         }
         let (events, skipped) = self.cloudstack_events().await?;
         Ok(LoadedEvents {
-            ledger: self.cloudstack_ledger(events, excluded),
+            ledger: self.cloudstack_ledger(events, excluded, skipped.len()),
             skipped,
         })
     }
@@ -130,7 +130,14 @@ impl EventsSource<'_> {
         Ok((events, skipped))
     }
 
-    fn cloudstack_ledger(&self, events: Vec<IpEvent>, excluded: &[AccountId]) -> OwnershipLedger {
+    /// The ledger of CloudStack's events; `skipped` rows were not
+    /// addresses (logged with the ledger's own anomalies).
+    fn cloudstack_ledger(
+        &self,
+        events: Vec<IpEvent>,
+        excluded: &[AccountId],
+        skipped: usize,
+    ) -> OwnershipLedger {
         let ledger_options = excluded
             .iter()
             .cloned()
@@ -138,7 +145,8 @@ impl EventsSource<'_> {
         let ledger = OwnershipLedger::from_events(ledger_options, events);
         tracing::info!(
             events = ledger.event_count(),
-            anomalies = ledger.anomalies().len(),
+            anomalies = ledger.anomalies().len() + skipped,
+            skipped,
             "events loaded from {}",
             self.name()
         );

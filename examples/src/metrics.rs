@@ -190,6 +190,15 @@ impl Metrics {
             .inc_by(bytes_received);
     }
 
+    /// Counts `late-event` anomalies stored for the zone's billed windows
+    /// (they come with no new window).
+    pub(crate) fn late_events_found(&self, zone: &ZoneId, anomalies: u64) {
+        self.list_zone(zone);
+        self.anomalies
+            .get_or_create(&zone_labels(zone))
+            .inc_by(anomalies);
+    }
+
     /// Counts one failed collection attempt of the zone.
     pub(crate) fn collect_failed(&self, zone: &ZoneId) {
         self.list_zone(zone);

@@ -297,9 +297,11 @@ async fn zone_pass(
         .settings(settings)
         .cloudstack(posting);
     collection.check_settings(accept_changed).await?;
-    for late in collection.check_late_events().await? {
+    let late = collection.check_late_events().await?;
+    for late in &late {
         eprintln!("warning: {}", late.detail);
     }
+    metrics.late_events_found(zone, late.len() as u64);
     let mut progress = Progress::new();
     let summary = collection
         .collect(monitor.from, None, OffsetDateTime::now_utc(), |report| {
@@ -308,7 +310,7 @@ async fn zone_pass(
                 zone,
                 report.bytes_sent,
                 report.bytes_received,
-                report.anomalies.len() as u64,
+                report.anomalies.len() as u64 + report.skipped_events,
             );
         })
         .await;

@@ -97,6 +97,10 @@ pub struct WindowReport {
     pub bytes_received: u64,
     /// The ledger's anomalies whose event lies in the window.
     pub anomalies: Vec<Anomaly>,
+    /// Rows of the events source skipped in the window (DESIGN §11: a
+    /// CloudStack `usage_event` whose `resource_name` is not an IP
+    /// address), stored with it as `not-an-ip-address` anomalies.
+    pub skipped_events: u64,
     /// For a restatement: whether anything changed (and adjustments were
     /// stored). Always `true` for a first collection.
     pub changed: bool,
@@ -116,7 +120,8 @@ pub struct CollectSummary {
     pub bytes_received: u64,
     /// HTTP requests sent.
     pub requests: u64,
-    /// Anomalies reported.
+    /// Anomalies reported: the ledger's and the skipped rows of the events
+    /// source ([`WindowReport::skipped_events`]).
     pub anomalies: u64,
     /// The checkpoint after the last window, when one was committed.
     pub checkpoint: Option<OffsetDateTime>,
@@ -129,7 +134,7 @@ impl CollectSummary {
         self.bytes_sent = self.bytes_sent.saturating_add(report.bytes_sent);
         self.bytes_received = self.bytes_received.saturating_add(report.bytes_received);
         self.requests += report.requests;
-        self.anomalies += report.anomalies.len() as u64;
+        self.anomalies += report.anomalies.len() as u64 + report.skipped_events;
         self.checkpoint = Some(report.window.end());
     }
 }
@@ -172,13 +177,16 @@ impl<'a, S: TrafficSource + Sync> Collection<'a, S> {
     /// the zone whose time lies in the window.
     fn window_anomalies(&self, window: CollectionWindow, anomalies: &[Anomaly]) -> Vec<AnomalyRow> {
         let mut rows = anomaly_rows(anomalies);
-        rows.extend(
-            self.skipped
-                .iter()
-                .filter(|skipped| skipped.zone == *self.zone && window.contains(skipped.at))
-                .map(SkippedUsageEvent::anomaly_row),
-        );
+        rows.extend(self.skipped_in(window).map(SkippedUsageEvent::anomaly_row));
         rows
+    }
+
+    /// The skipped rows of the zone whose time lies in the window.
+    fn skipped_in(&self, window: CollectionWindow) -> impl Iterator<Item = &'a SkippedUsageEvent> {
+        let zone = self.zone;
+        self.skipped
+            .iter()
+            .filter(move |skipped| skipped.zone == *zone && window.contains(skipped.at))
     }
 
     /// The grid, settle lag and maximum window.
@@ -399,7 +407,8 @@ impl<'a, S: TrafficSource + Sync> Collection<'a, S> {
             .plan_and_fetch(window, self.schedule.get_grid())
             .await?;
         let outcome = plan.join(&answer).map_err(StoreError::Plan)?;
-        let report = window_report(&plan, &outcome, requests, true);
+        let skipped = self.skipped_in(window).count() as u64;
+        let report = window_report(&plan, &outcome, requests, skipped, true);
         self.store
             .commit_window(&WindowCommit {
                 zone: self.zone.clone(),
@@ -541,7 +550,8 @@ impl<'a, S: TrafficSource + Sync> Collection<'a, S> {
     ) -> Result<WindowReport, StoreError> {
         let (plan, answer, requests) = self.plan_and_fetch(window, grid).await?;
         let outcome = plan.join(&answer).map_err(StoreError::Plan)?;
-        let mut report = window_report(&plan, &outcome, requests, true);
+        let skipped = self.skipped_in(window).count() as u64;
+        let mut report = window_report(&plan, &outcome, requests, skipped, true);
         let restated = self
             .store
             .restate_window(&RestateCommit {
@@ -569,6 +579,7 @@ fn window_report(
     plan: &QueryPlan,
     outcome: &usage_correlator::CycleOutcome,
     requests: u64,
+    skipped_events: u64,
     changed: bool,
 ) -> WindowReport {
     let (sent, received) = outcome
@@ -588,6 +599,7 @@ fn window_report(
         bytes_sent: sent,
         bytes_received: received,
         anomalies: outcome.anomalies.clone(),
+        skipped_events,
         changed,
     }
 }

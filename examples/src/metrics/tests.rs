@@ -87,6 +87,8 @@ fn encoding_holds_exactly_the_expected_samples() {
     let big = (1u64 << 53) + 1;
     metrics.window_committed(&one, big, 10, 2);
     metrics.window_committed(&one, 5, 20, 0);
+    // Late events found in windows billed before: anomalies, no window.
+    metrics.late_events_found(&one, 3);
     metrics.set_checkpoint(&one, datetime!(2026-11-01 02:00 UTC));
     metrics.set_checkpoint(&one, datetime!(2026-11-01 03:00 +01:00));
     metrics.collect_failed(&odd);
@@ -153,7 +155,7 @@ fn encoding_holds_exactly_the_expected_samples() {
             &[("zone", "zone-late")],
             "0",
         ),
-        sample("traffic_usage_anomalies_total", &[("zone", "zone-1")], "2"),
+        sample("traffic_usage_anomalies_total", &[("zone", "zone-1")], "5"),
         sample(
             "traffic_usage_anomalies_total",
             &[("zone", "we\"ird\\zone")],

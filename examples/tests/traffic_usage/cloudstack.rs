@@ -21,7 +21,7 @@ use traffic_sentinel_emulator::{Fault, Times};
 
 use crate::support::{
     Contents, Engine, Rng, Scratch, assert_refused, assert_same, assert_success, binary,
-    checkpoint, emulator, engines, monitor, report, stderr, text,
+    checkpoint, emulator, engines, monitor, report, status, stderr, text,
 };
 use fixture::{
     CloudDatabase, FROM, HOST_ID, Owed, SYSTEM_ACCOUNT, UNTIL, ZONE, flows, owed, statistics_after,
@@ -128,6 +128,18 @@ fn user_statistics_get_each_accounts_bytes_once() {
             .any(|l| l.contains("release-of-free-ip") && l.contains("203.0.113.22")),
         "{anomalies}"
     );
+    // Every stored anomaly, the skipped rows included, is counted by the
+    // window lines, the run's summary and `status`.
+    let stored = anomalies.lines().count() - 1;
+    let counted: usize = log
+        .lines()
+        .filter(|line| line.starts_with("window "))
+        .filter_map(|line| line.rsplit_once(", anomalies "))
+        .map(|(_, n)| n.parse::<usize>().unwrap())
+        .sum();
+    assert_eq!(counted, stored, "{log}");
+    assert!(log.contains(&format!(", {stored} anomaly(ies)")), "{log}");
+    assert_eq!(status(store.target())[0]["anomalies"], stored);
 
     let statistics = cloud.statistics();
     assert_eq!(statistics, statistics_after(&want, host_id()));

@@ -343,7 +343,7 @@ fn stored_figures(dir: &Path) -> Option<(u64, u64, i64)> {
     ))
 }
 
-/// A background `run` on a 5 s grid while the test appends a handover to
+/// A background `run` on a 2 s grid while the test appends a handover to
 /// the events file: windows before the handover bill the first owner,
 /// windows after it the second, no late event is raised, and at a quiet
 /// moment `/metrics` says what the store holds.
