@@ -556,33 +556,91 @@ impl OwnershipLedger {
     /// last event before it; of those, the one with the highest id (ids grow
     /// as the cloud logs events, so an event logged after the window was
     /// billed outranks every event known then). `None` when there is none.
+    ///
+    /// For many windows, [`OwnershipLedger::late_event_finder`] reads the
+    /// log once.
     pub fn late_event_candidate(&self, zone: &ZoneId, window: TimeInterval) -> Option<IpEvent> {
-        let ledger = self.zones.get(zone)?;
+        self.late_event_finder(zone).candidate(window)
+    }
+
+    /// The [`OwnershipLedger::late_event_candidate`]s of `zone` for windows
+    /// asked in increasing order of their start: the zone's log is swept
+    /// once, however many windows are asked about (a window that starts
+    /// before the one asked last starts the sweep over).
+    pub fn late_event_finder(&self, zone: &ZoneId) -> LateEventFinder<'_> {
+        let ledger = self.zones.get(zone);
+        LateEventFinder {
+            ledger: self,
+            zone: zone.clone(),
+            log: ledger.map_or(&[][..], |ledger| &ledger.log),
+            ips: ledger.map_or(&[][..], |ledger| &ledger.ips),
+            last: Vec::new(),
+            deciding: BTreeSet::new(),
+            next: 0,
+            swept_to: Nanos::MIN,
+        }
+    }
+}
+
+/// The late-event candidates of a zone for windows in increasing order; see
+/// [`OwnershipLedger::late_event_finder`].
+#[derive(Clone, Debug)]
+pub struct LateEventFinder<'a> {
+    ledger: &'a OwnershipLedger,
+    zone: ZoneId,
+    /// The zone's kept events, by `(at, id)`.
+    log: &'a [LoggedEvent],
+    /// The zone's addresses, which the log's events index.
+    ips: &'a [IpAddr],
+    /// Per address, the index in `log` of its last event before `swept_to`.
+    last: Vec<Option<usize>>,
+    /// `(id, index in log)` of every address's last event before
+    /// `swept_to`: the greatest is the candidate from before a window.
+    deciding: BTreeSet<(u64, usize)>,
+    /// The first event of `log` not swept.
+    next: usize,
+    /// Every event before this instant is swept.
+    swept_to: Nanos,
+}
+
+impl LateEventFinder<'_> {
+    /// The candidate of `window`, as
+    /// [`OwnershipLedger::late_event_candidate`] gives it.
+    pub fn candidate(&mut self, window: TimeInterval) -> Option<IpEvent> {
         let (start, end) = (
             window.start().unix_timestamp_nanos(),
             window.end().unix_timestamp_nanos(),
         );
-        let first = ledger.log.partition_point(|e| e.at() < start);
-        let last = ledger.log.partition_point(|e| e.at() < end);
-        let inside = ledger.log[first..last].iter().max_by_key(|e| e.id);
-        // The log is in time order: going backwards, an address's first
-        // event is its last before the window.
-        let mut seen = vec![false; ledger.ips.len()];
-        let before = ledger.log[..first]
+        if start < self.swept_to {
+            self.last.clear();
+            self.deciding.clear();
+            self.next = 0;
+        }
+        if self.last.is_empty() {
+            self.last = vec![None; self.ips.len()];
+        }
+        while let Some(event) = self.log.get(self.next).filter(|e| e.at() < start) {
+            if let Some(slot) = self.last.get_mut(event.ip as usize) {
+                if let Some(old) = slot.replace(self.next) {
+                    self.deciding.remove(&(self.log[old].id, old));
+                }
+                self.deciding.insert((event.id, self.next));
+            }
+            self.next += 1;
+        }
+        self.swept_to = start;
+        let after = &self.log[self.next..];
+        let inside = after[..after.partition_point(|e| e.at() < end)]
             .iter()
-            .rev()
-            .filter(|e| {
-                seen.get_mut(e.ip as usize)
-                    .is_some_and(|seen| !std::mem::replace(seen, true))
-            })
             .max_by_key(|e| e.id);
+        let before = self.deciding.last().and_then(|&(_, i)| self.log.get(i));
         let found = inside.into_iter().chain(before).max_by_key(|e| e.id)?;
         Some(IpEvent {
             id: found.id,
             at: OffsetDateTime::from_unix_timestamp_nanos(found.at()).ok()?,
-            zone: zone.clone(),
-            account: self.accounts.get(found.account as usize)?.clone(),
-            ip: *ledger.ips.get(found.ip as usize)?,
+            zone: self.zone.clone(),
+            account: self.ledger.accounts.get(found.account as usize)?.clone(),
+            ip: *self.ips.get(found.ip as usize)?,
             kind: found.kind,
         })
     }
@@ -817,6 +875,66 @@ mod tests {
             )
             .unwrap();
         assert_eq!(named.id, 3);
+    }
+
+    /// The finder, asked about windows in increasing order and then out of
+    /// order, names what a direct reading of the rule names: of the events
+    /// inside the window and each address's last event before it, the
+    /// highest id.
+    #[test]
+    fn the_late_event_finder_follows_the_rule_in_any_order() {
+        let mut events = Vec::new();
+        let mut state = 0x9e37_79b9_u64;
+        let mut next = |n: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            (state >> 33) % n
+        };
+        for id in 1..=300 {
+            let at =
+                datetime!(2026-11-01 00:00 UTC) + time::Duration::minutes(next(24 * 60) as i64);
+            let ip = format!("10.0.0.{}", next(12));
+            let account = format!("acct-{}", next(3));
+            let kind = if next(2) == 0 {
+                IpEventKind::Assign
+            } else {
+                IpEventKind::Release
+            };
+            events.push(ev(id, at, &account, &ip, kind));
+        }
+        let ledger = OwnershipLedger::from_events(LedgerOptions::new(), events.clone());
+        let rule = |window: TimeInterval| -> Option<u64> {
+            let mut last: std::collections::HashMap<std::net::IpAddr, &IpEvent> =
+                std::collections::HashMap::new();
+            let mut best = None;
+            for event in &events {
+                if event.at >= window.start() && event.at < window.end() {
+                    best = best.max(Some(event.id));
+                } else if event.at < window.start() {
+                    let seen = last.entry(event.ip).or_insert(event);
+                    if (event.at, event.id) > (seen.at, seen.id) {
+                        *seen = event;
+                    }
+                }
+            }
+            last.values().map(|e| e.id).chain(best).max()
+        };
+        let hour = |h: i64| datetime!(2026-11-01 00:00 UTC) + time::Duration::hours(h);
+        let window = |h: i64, len: i64| TimeInterval::new(hour(h), hour(h + len)).unwrap();
+        let mut finder = ledger.late_event_finder(&zone());
+        let windows: Vec<TimeInterval> = (0..24)
+            .map(|h| window(h, 1))
+            .chain([window(3, 6), window(0, 24), window(20, 2), window(1, 1)])
+            .collect();
+        for w in windows {
+            assert_eq!(finder.candidate(w).map(|e| e.id), rule(w), "{w:?}");
+            assert_eq!(
+                ledger.late_event_candidate(&zone(), w).map(|e| e.id),
+                rule(w),
+                "{w:?}"
+            );
+        }
     }
 
     #[test]

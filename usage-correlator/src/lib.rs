@@ -101,6 +101,6 @@ mod schedule;
 pub use crate::anomaly::{Anomaly, AnomalyKind};
 pub use crate::digest::{Digest, ParseDigestError};
 pub use crate::error::Error;
-pub use crate::ledger::{EventLogDigester, LedgerOptions, OwnershipLedger};
+pub use crate::ledger::{EventLogDigester, LateEventFinder, LedgerOptions, OwnershipLedger};
 pub use crate::plan::{CycleOutcome, QueryPlan};
 pub use crate::schedule::{Schedule, Windows};

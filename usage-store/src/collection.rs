@@ -276,6 +276,7 @@ impl<'a, S: TrafficSource + Sync> Collection<'a, S> {
             })
             .await?;
         let mut anomalies = Vec::new();
+        let mut finder = self.ledger.late_event_finder(self.zone);
         for window in billed {
             let Some(stored_digest) = window.ownership_digest else {
                 // Windows of the first release carry no digest.
@@ -289,9 +290,7 @@ impl<'a, S: TrafficSource + Sync> Collection<'a, S> {
             if *plan.ownership_digest().as_bytes() == stored_digest {
                 continue;
             }
-            let event = self
-                .ledger
-                .late_event_candidate(self.zone, window.window.interval());
+            let event = finder.candidate(window.window.interval());
             let detail = match &event {
                 Some(event) => format!(
                     "late-event: the holdings billed in window {}..{} of zone {} changed; \
