@@ -810,6 +810,10 @@ mod tests {
 
     #[test]
     fn a_late_event_is_named_by_the_highest_id_that_decides_the_window() {
+        let named = |ledger: &OwnershipLedger, start: OffsetDateTime, end: OffsetDateTime| {
+            let window = TimeInterval::new(start, end).unwrap();
+            ledger.late_event_candidate(&zone(), window).unwrap().id
+        };
         let mut events = log();
         events.push(ev(
             9,
@@ -819,41 +823,26 @@ mod tests {
             IpEventKind::Release,
         ));
         let ledger = OwnershipLedger::from_events(LedgerOptions::new(), events);
-        let window = |s, e| TimeInterval::new(s, e).unwrap();
-        let named = ledger
-            .late_event_candidate(
-                &zone(),
-                window(
-                    datetime!(2026-11-01 00:00 UTC),
-                    datetime!(2026-11-01 06:00 UTC),
-                ),
-            )
-            .unwrap();
-        assert_eq!(named.id, 9);
-        // No event inside: the latest event before it of an address held in it.
-        let named = ledger
-            .late_event_candidate(
-                &zone(),
-                window(
-                    datetime!(2026-11-01 02:30 UTC),
-                    datetime!(2026-11-01 03:00 UTC),
-                ),
-            )
-            .unwrap();
-        assert_eq!(named.id, 3);
+        let (start, end) = (
+            datetime!(2026-11-01 00:00 UTC),
+            datetime!(2026-11-01 06:00 UTC),
+        );
+        assert_eq!(named(&ledger, start, end), 9);
+        // No event inside: the highest id of the addresses' last events
+        // before it.
+        let (start, end) = (
+            datetime!(2026-11-01 02:30 UTC),
+            datetime!(2026-11-01 03:00 UTC),
+        );
+        assert_eq!(named(&ledger, start, end), 3);
         // A late event before the window outranks an older one inside it:
         // the release at 03:30 (id 9) decides who holds 10.0.0.2 from 04:00,
         // the release at 05:00 (id 2) was known when the window was billed.
-        let named = ledger
-            .late_event_candidate(
-                &zone(),
-                window(
-                    datetime!(2026-11-01 04:00 UTC),
-                    datetime!(2026-11-01 06:00 UTC),
-                ),
-            )
-            .unwrap();
-        assert_eq!(named.id, 9);
+        let (start, end) = (
+            datetime!(2026-11-01 04:00 UTC),
+            datetime!(2026-11-01 06:00 UTC),
+        );
+        assert_eq!(named(&ledger, start, end), 9);
         // An address's earlier events do not count: only its last one
         // before the window decides.
         let mut events = log();
@@ -865,16 +854,11 @@ mod tests {
             IpEventKind::Release,
         ));
         let ledger = OwnershipLedger::from_events(LedgerOptions::new(), events);
-        let named = ledger
-            .late_event_candidate(
-                &zone(),
-                window(
-                    datetime!(2026-11-01 02:30 UTC),
-                    datetime!(2026-11-01 03:00 UTC),
-                ),
-            )
-            .unwrap();
-        assert_eq!(named.id, 3);
+        let (start, end) = (
+            datetime!(2026-11-01 02:30 UTC),
+            datetime!(2026-11-01 03:00 UTC),
+        );
+        assert_eq!(named(&ledger, start, end), 3);
     }
 
     /// The finder, asked about windows in increasing order and then out of

@@ -132,6 +132,14 @@ fn log_late_events(scratch: &Scratch) {
     file.write_all(LATE_EVENTS.as_bytes()).unwrap();
 }
 
+/// The `warning: late-event: …` lines of a run's standard error.
+fn late_event_warnings(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|line| line.starts_with("warning: late-event: "))
+        .collect()
+}
+
 /// The first five cells (zone, window, kind, event id) of each anomaly row,
 /// and its detail.
 fn anomaly_rows(csv: &str) -> Vec<(String, String)> {
@@ -169,10 +177,7 @@ fn a_late_event_before_a_window_is_the_one_named_for_it() {
     let output = collect(&scratch, &url, store.target(), &["--until", DAY_END]);
     assert_success(&output);
     let err = stderr(&output);
-    let warnings: Vec<&str> = err
-        .lines()
-        .filter(|line| line.starts_with("warning: late-event: "))
-        .collect();
+    let warnings = late_event_warnings(&err);
     assert!(
         warnings
             .iter()
@@ -203,10 +208,7 @@ fn a_late_event_is_reported_once_and_rebills_nothing() {
         let output = collect(&scratch, &url, db, &["--until", DAY_END]);
         assert_success(&output);
         let err = stderr(&output);
-        let warnings: Vec<&str> = err
-            .lines()
-            .filter(|line| line.starts_with("warning: late-event: "))
-            .collect();
+        let warnings = late_event_warnings(&err);
         assert_eq!(warnings.len(), 2, "{name}: {err}");
         assert!(
             warnings[0].contains("window 2026-11-01T00:00:00Z..2026-11-01T03:00:00Z")
