@@ -104,7 +104,7 @@ pub(crate) struct SflowImportArgs {
     /// UDP port the datagrams were sent to.
     #[arg(long, value_name = "N", default_value_t = sflow::SFLOW_PORT)]
     pub(crate) port: u16,
-    /// Bucket size of the flows written, in seconds.
+    /// Bucket size of the flows written, in seconds (it must divide a day).
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) granularity: u32,
 }

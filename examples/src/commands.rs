@@ -164,6 +164,11 @@ fn write_plan(
 /// schema or fails; [`CliError::Stdout`] (a closed pipe is not an error).
 pub(crate) fn report(args: &ReportArgs) -> Result<(), CliError> {
     let target = store_target(&args.db)?;
+    if let (Some(from), Some(until)) = (args.from, args.until)
+        && from >= until
+    {
+        return Err(CliError::FromNotBeforeUntil { from, until });
+    }
     let mut filter = ReportFilter::new();
     if let Some(zone) = &args.zone {
         filter = filter.zone(zone.clone());
@@ -345,7 +350,7 @@ fn monitor_config(url: &str, billing: &BillingArgs) -> MonitorConfigBuilder {
     MonitorConfig::builder(url)
         .include_zones(billing.include_zones.iter().cloned())
         .exclude_zones(billing.exclude_zones.iter().cloned())
-        .server_utc_offset(billing.server_utc_offset)
+        .server_time_zone(billing.time_zone())
         .granularity(billing.granularity)
 }
 

@@ -24,6 +24,10 @@ use crate::units::format_time;
 /// written); [`CliError::Stdout`].
 pub(crate) fn run(args: &SflowImportArgs) -> Result<(), CliError> {
     let zones = zone_map(args.zones.as_deref(), &args.default_zone)?;
+    // The emulator's rule: buckets that divide a day, so that they tile
+    // every UTC day from midnight.
+    usage_model::Grid::from_seconds(u64::from(args.granularity))
+        .map_err(|e| CliError::BadValue(format!("--granularity: {e}")))?;
     let granularity = NonZeroU32::new(args.granularity)
         .ok_or_else(|| CliError::BadValue("--granularity must be positive".to_owned()))?;
     let mut aggregator = FlowAggregator::new(granularity, zones);

@@ -323,8 +323,9 @@ impl MonitorConfigBuilder {
     /// The time zone the server reads interval strings in (its local time):
     /// a fixed offset or an IANA zone with its daylight-saving changes
     /// ([`ServerTimeZone`]). It is never taken from this machine's time
-    /// zone. Boundaries in a repeated autumn hour are moved as
-    /// [`plan_requests`](crate::plan_requests) describes.
+    /// zone. Boundaries in a repeated autumn hour are written as their
+    /// earlier reading, as [`plan_requests`](crate::plan_requests)
+    /// describes.
     ///
     /// By default, UTC.
     pub fn server_time_zone(mut self, zone: ServerTimeZone) -> Self {

@@ -80,21 +80,19 @@ fn decimal_digits(mut value: usize) -> usize {
 /// Interval boundaries are written on the server's clock
 /// ([`MonitorConfig::server_time_zone`]), and the server reads a local time
 /// that occurs twice (the hour repeated when clocks go back) as the earlier
-/// instant. A boundary in the second reading of that hour would be read an
-/// hour early: its interval could then run backwards, or overlap the
-/// interval before it, and a bucket would be asked twice. So each boundary
-/// is sent as the first instant at or after it that the server reads back
-/// exactly ([`ServerTimeZone::first_exact_reading`](usage_model::ServerTimeZone::first_exact_reading)):
-/// a boundary in the second reading moves forward to its end, every other
-/// boundary is sent as it is. Boundaries move monotonically and two
-/// intervals that met still meet, so, as the server reads them back, no
-/// interval goes backwards and intervals that did not overlap still do
-/// not: each bucket is asked at most once. An interval that does not touch
-/// the repeated hour is sent unchanged, so nothing is lost there; the
-/// buckets of the second reading go to the interval that reaches into
-/// them from before, and a query whose interval lies wholly in the second
-/// reading is not sent at all. [`QueryChunk::interval`] is the interval as
-/// sent.
+/// instant. As DESIGN §3 says, a boundary in the repeated hour is written as
+/// the earlier of its two readings: a boundary in the second reading as its
+/// wall time, which the server reads an hour early; a boundary in the first
+/// reading as the repeated hour's start, so that boundaries keep their
+/// order ([`ServerTimeZone::fold_boundary`](usage_model::ServerTimeZone::fold_boundary)).
+/// Two intervals that met still meet, and, as the server reads them back,
+/// none goes backwards and none overlaps another: each bucket is asked at
+/// most once and none is lost. An interval that does not touch the repeated
+/// hour is sent unchanged; an interval that the rule makes empty (one that
+/// lies in the first reading) is not sent, and its buckets go to the
+/// interval that reaches into them from after. On an hourly grid this is
+/// exactly the earlier reading of every boundary. [`QueryChunk::interval`]
+/// is the interval as sent.
 ///
 /// # Errors
 ///
@@ -247,17 +245,17 @@ fn prepare_queries<'q>(
             return Err(refuse(format!("ip {ip} appears more than once")));
         }
         let zone = config.server_time_zone();
-        let exact = |at| {
-            zone.first_exact_reading(at)
+        let written = |at| {
+            zone.fold_boundary(at)
                 .map_err(|err| refuse(format!("{err} in the server's time zone {zone}")))
         };
-        let (start, end) = (exact(interval.start())?, exact(interval.end())?);
+        let (start, end) = (written(interval.start())?, written(interval.end())?);
         let sent = match TimeInterval::new(start, end) {
             Ok(sent) if !sent.is_empty() => sent,
             _ => {
                 tracing::debug!(
                     tag = %query.tag, %interval, %zone,
-                    "interval lies in the second reading of a repeated hour; not sent"
+                    "interval lies in the first reading of a repeated hour; not sent"
                 );
                 continue;
             }

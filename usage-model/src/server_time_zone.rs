@@ -170,34 +170,47 @@ impl ServerTimeZone {
         }
     }
 
-    /// The first instant at or after `at` that the server reads back as
-    /// itself (`from_local(to_local(t)) == t`): `at` itself, unless `at`
-    /// lies in the second reading of a repeated local hour, which the
-    /// server reads as the first; then the end of that second reading.
+    /// The instant to write for the interval boundary `at` on the server's
+    /// clock (DESIGN §3, the autumn fold): `at` itself outside a repeated
+    /// local hour. In the second reading of a repeated hour, the earlier of
+    /// its two readings, which is how the server reads the wall time anyway
+    /// (an hour earlier in most zones). In the first reading, the start of
+    /// the repeated hour.
     ///
-    /// This is where a boundary in a repeated hour moves to so that, as the
-    /// server reads them back, intervals never go backwards nor overlap.
+    /// Boundaries keep their order (`a <= b` gives
+    /// `fold_boundary(a) <= fold_boundary(b)`) and are on the server's clock
+    /// as it reads them back, so intervals that met still meet, none runs
+    /// backwards and no bucket is asked twice. What that costs: the buckets
+    /// of a repeated hour go to the interval that reaches past its second
+    /// reading, or that starts in it. On an hourly grid only the repeated
+    /// hour's own start lies in its first reading, so every boundary is
+    /// written as the earlier reading.
     ///
     /// # Errors
     ///
     /// [`Error::TimeOutOfRange`] at the ends of the supported range.
-    pub fn first_exact_reading(&self, at: OffsetDateTime) -> Result<OffsetDateTime, Error> {
+    pub fn fold_boundary(&self, at: OffsetDateTime) -> Result<OffsetDateTime, Error> {
         let Kind::Named { zone, .. } = &self.kind else {
             return Ok(at);
         };
         let read_back = self.from_local(self.to_local(at)?)?;
-        if read_back >= at {
-            return Ok(at);
+        if read_back < at {
+            // The second reading: the server reads the earlier instant.
+            return Ok(read_back);
         }
-        // In the second reading: it began at the latest change of offset
-        // at or before `at`, and lasts as long as the clocks went back.
-        let shift = at - read_back;
-        let change = zone
-            .preceding(timestamp(at + Duration::NANOSECOND)?)
-            .next()
-            .and_then(|transition| instant_of(transition.timestamp()))
-            .ok_or(Error::TimeOutOfRange { value: at })?;
-        Ok(change + shift)
+        // The first reading when the clocks go back within the length of
+        // the change after `at`: the repeated hour starts that long before
+        // the change.
+        let Some(change) = zone.following(timestamp(at)?).next() else {
+            return Ok(at);
+        };
+        let before = zone.to_offset(timestamp(at)?).seconds();
+        let back = i64::from(before - change.offset().seconds());
+        let Some(change_at) = instant_of(change.timestamp()) else {
+            return Ok(at);
+        };
+        let start = change_at - Duration::seconds(back);
+        Ok(if back > 0 && at >= start { start } else { at })
     }
 }
 
@@ -311,39 +324,42 @@ mod tests {
     }
 
     #[test]
-    fn first_exact_reading_moves_only_the_second_reading() {
+    fn fold_boundaries_are_the_earlier_reading_and_keep_their_order() {
         let zone = berlin();
-        for (at, exact) in [
-            (
-                datetime!(2026-10-25 00:00 UTC),
-                datetime!(2026-10-25 00:00 UTC),
-            ),
-            (
-                datetime!(2026-10-25 00:59 UTC),
-                datetime!(2026-10-25 00:59 UTC),
-            ),
-            (
-                datetime!(2026-10-25 01:00 UTC),
-                datetime!(2026-10-25 02:00 UTC),
-            ),
-            (
-                datetime!(2026-10-25 01:37 UTC),
-                datetime!(2026-10-25 02:00 UTC),
-            ),
-            (
-                datetime!(2026-10-25 02:00 UTC),
-                datetime!(2026-10-25 02:00 UTC),
-            ),
-            (
-                datetime!(2026-03-29 01:30 UTC),
-                datetime!(2026-03-29 01:30 UTC),
-            ),
+        // Clocks go back at 01:00 UTC: local 02:00-03:00 is read at
+        // 00:00-01:00 UTC and again at 01:00-02:00 UTC.
+        for (at, written) in [
+            ("2026-10-24T23:59:00Z", "2026-10-24T23:59:00Z"),
+            ("2026-10-25T00:00:00Z", "2026-10-25T00:00:00Z"),
+            // The first reading: the start of the repeated hour.
+            ("2026-10-25T00:30:00Z", "2026-10-25T00:00:00Z"),
+            ("2026-10-25T00:59:00Z", "2026-10-25T00:00:00Z"),
+            // The second reading: the earlier reading of its wall time.
+            ("2026-10-25T01:00:00Z", "2026-10-25T00:00:00Z"),
+            ("2026-10-25T01:37:00Z", "2026-10-25T00:37:00Z"),
+            ("2026-10-25T02:00:00Z", "2026-10-25T02:00:00Z"),
+            // The spring gap repeats nothing.
+            ("2026-03-29T01:30:00Z", "2026-03-29T01:30:00Z"),
         ] {
-            assert_eq!(zone.first_exact_reading(at).unwrap(), exact, "{at}");
+            let parse = |text: &str| {
+                OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).unwrap()
+            };
+            let got = zone.fold_boundary(parse(at)).unwrap();
+            assert_eq!(got, parse(written), "{at}");
+            // As the server reads it back.
+            assert_eq!(zone.from_local(zone.to_local(got).unwrap()).unwrap(), got);
+        }
+        // Every minute of the night keeps its order.
+        let mut previous = None;
+        for minute in 0..6 * 60 {
+            let at = datetime!(2026-10-24 22:00 UTC) + Duration::minutes(minute);
+            let written = zone.fold_boundary(at).unwrap();
+            assert!(previous <= Some(written), "{at}");
+            previous = Some(written);
         }
         let fixed = ServerTimeZone::fixed(offset!(+05:30));
         let at = datetime!(2026-10-25 01:00 UTC);
-        assert_eq!(fixed.first_exact_reading(at).unwrap(), at);
+        assert_eq!(fixed.fold_boundary(at).unwrap(), at);
     }
 
     #[test]

@@ -621,3 +621,43 @@ fn report_cells_cannot_start_formulas_or_hide_characters() {
     let table = text(&run(&["report", "--db", &db]).stdout);
     assert!(table.contains("acct\\u{200b}"), "{table}");
 }
+
+/// `plan` prints the scripts `collect` would send: on the server's clock,
+/// whether it is given as an IANA zone or as a fixed offset.
+#[test]
+fn plan_writes_the_intervals_on_the_servers_clock() {
+    let events = [event(
+        1,
+        "ASSIGN",
+        "2026-10-31T00:00:00Z",
+        "zone-1",
+        "acct-1",
+        "203.0.113.5",
+    )];
+    let story = Story::new(&events, &[]);
+    let events = story.arg("events.jsonl");
+    let span = [
+        "--from",
+        "2026-11-01T00:00:00Z",
+        "--until",
+        "2026-11-01T03:00:00Z",
+    ];
+    for zone in [
+        ["--server-time-zone", "Asia/Tokyo"],
+        ["--server-utc-offset", "+09:00"],
+    ] {
+        let args = [
+            &["plan", "--events", &events, "--zone", "zone-1"][..],
+            &span,
+            &zone,
+        ]
+        .concat();
+        let output = run(&args);
+        assert_success(&output);
+        let script = text(&output.stdout);
+        assert!(
+            script.contains("\"20261101 09:00:00, 20261101 12:00:00\""),
+            "{zone:?}: {script}"
+        );
+    }
+}

@@ -655,6 +655,7 @@ fn the_autumn_fold_asks_each_bucket_at_most_once() {
     let minute_pieces = [7i64, 13, 20, 30, 45, 60, 90, 17, 3, 1, 24, 50];
     for (grid, lengths) in [
         (usage_model::Grid::HOURLY, vec![60i64, 60, 120, 60, 60, 60]),
+        (usage_model::Grid::HOURLY, vec![60i64, 60, 60, 60, 120]),
         (usage_model::Grid::MINUTELY, minute_pieces.to_vec()),
         (
             usage_model::Grid::MINUTELY,
@@ -696,12 +697,22 @@ fn the_autumn_fold_asks_each_bucket_at_most_once() {
             // Neither overlapping nor leaving a gap: each bucket once.
             assert_eq!(pair[0].2, pair[1].1, "{grid}: {pair:?}");
         }
-        // The queries wholly in the second reading are the ones not sent.
+        // The queries wholly in the first reading are the ones not sent.
         let sent: Vec<QueryTag> = read.iter().map(|r| r.0).collect();
         for query in &queries {
-            let second = (repeated.0 + time::Duration::HOUR, repeated.1);
-            let inside = query.interval.start() >= second.0 && query.interval.end() <= second.1;
+            let first = (repeated.0, repeated.0 + time::Duration::HOUR);
+            let inside = query.interval.start() >= first.0 && query.interval.end() <= first.1;
             assert_eq!(!sent.contains(&query.tag), inside, "{grid}: {query:?}");
+        }
+        // A boundary in the second reading is written as its earlier
+        // reading: on the hourly grid, the query that starts at 01:00 UTC
+        // is read from 00:00 UTC.
+        let at_the_change = queries
+            .iter()
+            .find(|q| q.interval.start() == repeated.0 + time::Duration::HOUR);
+        if let (usage_model::Grid::HOURLY, Some(query)) = (grid, at_the_change) {
+            let read_from = read.iter().find(|r| r.0 == query.tag).map(|r| r.1);
+            assert_eq!(read_from, Some(repeated.0), "{read:?}");
         }
     }
 }
