@@ -289,7 +289,9 @@ pub(crate) fn load_ledger(
             source,
         });
     }
-    tracing::info!(
+    // Debug, not info: a refusal that follows (an unknown zone, say)
+    // is then the only line on standard error (DESIGN §9).
+    tracing::debug!(
         events = ledger.event_count(),
         duplicates = ledger.duplicate_count(),
         excluded = ledger.excluded_count(),

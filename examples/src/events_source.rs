@@ -143,7 +143,9 @@ impl EventsSource<'_> {
             .cloned()
             .fold(LedgerOptions::new(), LedgerOptions::exclude_account);
         let ledger = OwnershipLedger::from_events(ledger_options, events);
-        tracing::info!(
+        // Debug, not info: a refusal that follows (an unknown zone, say)
+        // is then the only line on standard error (DESIGN §9).
+        tracing::debug!(
             events = ledger.event_count(),
             anomalies = ledger.anomalies().len() + skipped,
             skipped,

@@ -55,16 +55,17 @@ pub(crate) fn assert_success(output: &Output) {
     );
 }
 
-/// Exit status 2, and one `error:` line, the last on standard error (logs
-/// may come before it), holding `needle`; nothing on standard output.
+/// Exit status 2, and one line on standard error, an `error:` line holding
+/// `needle`; nothing on standard output.
 #[track_caller]
 pub(crate) fn assert_refused(output: &Output, needle: &str) {
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "{stderr}");
-    assert_eq!(stderr.lines().last(), Some(errors[0]), "{stderr}");
-    assert!(errors[0].contains(needle), "{needle:?} not in: {stderr}");
+    // One line on standard error, the error (DESIGN §9).
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].starts_with("error: "), "{stderr}");
+    assert!(lines[0].contains(needle), "{needle:?} not in: {stderr}");
     assert!(output.stdout.is_empty());
 }
 
