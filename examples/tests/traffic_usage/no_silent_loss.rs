@@ -661,3 +661,82 @@ fn plan_writes_the_intervals_on_the_servers_clock() {
         );
     }
 }
+
+/// Berlin's autumn fold (2026-10-25: local 02:00–03:00 is read at
+/// 00:00–01:00 UTC and again at 01:00–02:00 UTC), hourly grid, a handover
+/// from `a` to `b` at 01:00 UTC: the boundary is written as the earlier of
+/// its two readings (DESIGN §3), local 02:00, which the server reads as
+/// 00:00 UTC, so both buckets of the repeated hour go to `b`. Every byte is
+/// billed once, whatever the windows.
+#[test]
+fn the_autumn_fold_writes_a_handover_as_its_earlier_reading() {
+    use traffic_sentinel_emulator::{EmulatorOptions, read_flows};
+    let berlin = usage_model::ServerTimeZone::named("Europe/Berlin").unwrap();
+    let csv = "time,ipsource,ipdestination,sourcezone,destinationzone,bytes\n\
+               2026-10-24T23:30:00Z,203.0.113.10,198.51.100.1,,EXTERNAL,1\n\
+               2026-10-25T00:30:00Z,203.0.113.10,198.51.100.1,,EXTERNAL,10\n\
+               2026-10-25T01:30:00Z,203.0.113.10,198.51.100.1,,EXTERNAL,100\n\
+               2026-10-25T02:30:00Z,203.0.113.10,198.51.100.1,,EXTERNAL,1000\n";
+    let emulator = crate::support::emulator_with(
+        read_flows(csv.as_bytes()).unwrap(),
+        EmulatorOptions::new().server_time_zone(berlin),
+    );
+    let events = [
+        event(
+            1,
+            "ASSIGN",
+            "2026-10-24T20:00:00Z",
+            "zone-1",
+            "a",
+            "203.0.113.10",
+        ),
+        event(
+            2,
+            "RELEASE",
+            "2026-10-25T01:00:00Z",
+            "zone-1",
+            "a",
+            "203.0.113.10",
+        ),
+        event(
+            3,
+            "ASSIGN",
+            "2026-10-25T01:00:00Z",
+            "zone-1",
+            "b",
+            "203.0.113.10",
+        ),
+    ];
+    let scratch = Scratch::new();
+    scratch.write("events.jsonl", &(events.join("\n") + "\n"));
+    let (events, url) = (scratch.arg("events.jsonl"), monitor(&emulator));
+    for (n, window) in ["1d", "1h"].into_iter().enumerate() {
+        let db = scratch.arg(&format!("fold-{n}.sqlite"));
+        let output = run(&[
+            "collect",
+            "--monitor",
+            &url,
+            "--events",
+            &events,
+            "--db",
+            &db,
+            "--zone",
+            "zone-1",
+            "--from",
+            "2026-10-24T23:00:00Z",
+            "--until",
+            "2026-10-25T04:00:00Z",
+            "--server-time-zone",
+            "Europe/Berlin",
+            "--max-window",
+            window,
+        ]);
+        assert_success(&output);
+        let report = run(&["report", "--db", &db, "--format", "csv"]);
+        assert_eq!(
+            text(&report.stdout),
+            "zone,account,bytes_sent,bytes_received\nzone-1,a,1,0\nzone-1,b,1110,0\n",
+            "--max-window {window}"
+        );
+    }
+}
