@@ -449,6 +449,19 @@ impl Source<'_> {
                 hint,
             };
         }
+        // The reader says "duplicate key" and spans the key as written.
+        if message == "duplicate key" {
+            let written = error.span().and_then(|span| self.text.get(span));
+            let key = written.map(|text| text.split('=').next().unwrap_or(text).trim());
+            if let Some(key) = key.filter(|key| !key.is_empty()) {
+                let key = key.trim_matches(|c| c == '"' || c == '\'');
+                return ConfigError::Syntax {
+                    path: self.path.to_owned(),
+                    line,
+                    message: format!("duplicate key {key:?}"),
+                };
+            }
+        }
         ConfigError::Syntax {
             path: self.path.to_owned(),
             line,
@@ -488,6 +501,7 @@ impl Source<'_> {
             .map(|v| self.duration(("lag", v), parse_lag))
             .transpose()?
             .unwrap_or(DEFAULT_LAG);
+        let max_window_span = raw.max_window.as_ref().map(Spanned::span);
         let max_window = (raw.max_window)
             .map(|v| self.duration(("max_window", v), parse_duration))
             .transpose()?
@@ -516,6 +530,20 @@ impl Source<'_> {
                     zone: monitor.zone.as_str().to_owned(),
                     first_line: first.line,
                 });
+            }
+            // A window holds at least one bucket (as `collect --max-window`).
+            // The default of one day holds every grid's.
+            if let Some(span) = max_window_span.clone()
+                && max_window.whole_seconds() < i64::from(monitor.granularity)
+            {
+                return Err(self.invalid(
+                    "max_window",
+                    span,
+                    format!(
+                        "{max_window} is shorter than the granularity of {} s of the monitor of zone {} (line {})",
+                        monitor.granularity, monitor.zone, monitor.line
+                    ),
+                ));
             }
             monitors.push(monitor);
         }

@@ -132,6 +132,9 @@ fn check_sqlite_file(
         target: target.to_string(),
         reason: reason.to_owned(),
     };
+    if path.is_dir() {
+        return Err(foreign("it is a directory, not a SQLite file"));
+    }
     let mut header = Vec::with_capacity(100);
     fs::File::open(path)
         .and_then(|file| file.take(100).read_to_end(&mut header))

@@ -242,6 +242,16 @@ fn every_refusal_names_the_file_the_line_and_the_key() {
             "db = \"u\"\nevents = \"e\"\n[[monitor]]\nzone = \"z\"\nurl = \"http://ts\"\ntimeout = \"-1s\"\n",
             "line 6: key \"timeout\": invalid duration \"-1s\": expected a number at \"-1s\"; expected a duration like 90s, 30m, 2h, 1d or 1h30m",
         ),
+        // A window shorter than a monitor's buckets.
+        (
+            "db = \"u\"\nevents = \"e\"\nmax_window = \"30m\"\n[[monitor]]\nzone = \"z\"\nurl = \"http://ts\"\ngranularity = \"1h\"\n",
+            "line 3: key \"max_window\": 30m is shorter than the granularity of 3600 s of the monitor of zone z (line 5)",
+        ),
+        // A key given twice.
+        (
+            "db = \"u\"\nevents = \"e\"\nlag = \"1h\"\nlag = \"2h\"\n[[monitor]]\nzone = \"z\"\nurl = \"http://ts\"\n",
+            "line 4: duplicate key \"lag\"",
+        ),
         // Unknown keys.
         (
             "db = \"u\"\nevents = \"e\"\nintervall = \"1h\"\n[[monitor]]\nzone = \"z\"\nurl = \"http://ts\"\n",
@@ -434,7 +444,7 @@ fn every_refusal_names_the_file_the_line_and_the_key() {
         ),
         (
             "db = \"u\"\ndb = \"v\"\nevents = \"e\"\n",
-            "line 2: duplicate key",
+            "line 2: duplicate key \"db\"",
         ),
     ];
     let mut wrong = Vec::new();

@@ -105,6 +105,15 @@ async fn foreign_files_and_databases_are_refused() {
                 std::fs::read(&text).unwrap(),
                 "not a database\n".repeat(20).as_bytes()
             );
+            // A directory is not a store either, and is left as it is.
+            for mode in [OpenMode::ReadWrite, OpenMode::ReadOnly] {
+                let err = Store::open(&StoreTarget::sqlite(dir), mode)
+                    .await
+                    .unwrap_err();
+                assert!(matches!(err, StoreError::Foreign { .. }), "{err:?}");
+                assert!(err.to_string().contains("directory"), "{err}");
+            }
+            assert_eq!(std::fs::read_dir(dir).unwrap().count(), 1);
         }
         let mut raw = db.raw().await;
         raw.execute("CREATE TABLE notes (body TEXT)").await.unwrap();
