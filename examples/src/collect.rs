@@ -280,6 +280,10 @@ async fn run(
     collection
         .check_settings(args.accept_changed_settings)
         .await?;
+    // A bad restatement range is refused before anything is stored.
+    if let (true, Some(from), Some(until)) = (args.restate, args.from, args.until) {
+        collection.check_restate_range(from, until).await?;
+    }
     for late in collection.check_late_events().await? {
         eprintln!("warning: {}", late.detail);
     }

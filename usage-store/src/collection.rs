@@ -469,6 +469,48 @@ impl<'a, S: TrafficSource + Sync> Collection<'a, S> {
         now: OffsetDateTime,
         mut on_window: impl FnMut(&WindowReport),
     ) -> Result<CollectSummary, StoreError> {
+        let windows = self.restated_windows(from, until).await?;
+        let grid = self.schedule.get_grid();
+        let mut summary = CollectSummary::default();
+        for window in windows {
+            let report = self
+                .restate_window(window, grid, now)
+                .await
+                .map_err(|source| StoreError::Window {
+                    zone: self.zone.clone(),
+                    window,
+                    committed: summary.windows,
+                    source: Box::new(source),
+                })?;
+            summary.add(&report);
+            on_window(&report);
+        }
+        Ok(summary)
+    }
+
+    /// Checks a restatement's range without restating anything (DESIGN
+    /// §10): the checks [`Collection::restate`] makes first, so that a caller
+    /// can refuse a bad range before it stores anything else (such as
+    /// late-event anomalies).
+    ///
+    /// # Errors
+    ///
+    /// As [`Collection::restate`], before anything is restated.
+    pub async fn check_restate_range(
+        &self,
+        from: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.restated_windows(from, until).await.map(drop)
+    }
+
+    /// The billed windows inside `[from, until)`, each on the current grid,
+    /// or why the range cannot be restated.
+    async fn restated_windows(
+        &self,
+        from: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<Vec<CollectionWindow>, StoreError> {
         let refuse = |reason: String| StoreError::RestateRange {
             zone: self.zone.clone(),
             reason,
@@ -508,7 +550,7 @@ impl<'a, S: TrafficSource + Sync> Collection<'a, S> {
             .billed_windows(self.zone, |billed| {
                 let w = billed.window;
                 if w.start() >= from && w.end() <= until {
-                    windows.push((w, billed.grid.unwrap_or(grid)));
+                    windows.push(w);
                 } else if w.start() < until && w.end() > from {
                     cut = Some(w);
                     return ControlFlow::Break(());
@@ -523,24 +565,23 @@ impl<'a, S: TrafficSource + Sync> Collection<'a, S> {
                 show(w.end())
             )));
         }
-        let mut summary = CollectSummary::default();
-        for (window, window_grid) in windows {
-            let report = self
-                .restate_window(window, window_grid, now)
-                .await
-                .map_err(|source| StoreError::Window {
-                    zone: self.zone.clone(),
-                    window,
-                    committed: summary.windows,
-                    source: Box::new(source),
-                })?;
-            summary.add(&report);
-            on_window(&report);
+        // Restated as a first collection would bill it now: on the current
+        // grid, which must hold the window's bounds.
+        if let Some(w) = windows
+            .iter()
+            .find(|w| !grid.holds(w.start()) || !grid.holds(w.end()))
+        {
+            return Err(refuse(format!(
+                "billed window {}..{} is not on the current {} s grid; restate it with the granularity it was billed on",
+                show(w.start()),
+                show(w.end()),
+                grid.seconds()
+            )));
         }
-        Ok(summary)
+        Ok(windows)
     }
 
-    /// Restates one billed window, planned on the grid it was billed on.
+    /// Restates one billed window, planned on `grid` (the current one).
     async fn restate_window(
         &self,
         window: CollectionWindow,
@@ -565,6 +606,7 @@ impl<'a, S: TrafficSource + Sync> Collection<'a, S> {
                     requests,
                 },
                 restated_at: now,
+                settings: self.settings.clone(),
                 cloudstack: self.cloudstack.clone(),
             })
             .await?;

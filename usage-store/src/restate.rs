@@ -16,8 +16,8 @@ use crate::error::Doing as _;
 use crate::late_event::LATE_EVENT;
 use crate::store::{get, get_text, lock_zone};
 use crate::window_rows::{
-    WindowTotals, account_id, account_totals, check_anomalies, check_records, check_window,
-    insert_anomalies, insert_records, stored_records, timestamp,
+    WindowTotals, account_id, account_totals, check_anomalies, check_records, check_settings,
+    check_window, insert_anomalies, insert_records, store_settings, stored_records, timestamp,
 };
 use crate::{AnomalyRow, Store, StoreError, WindowStats};
 
@@ -36,8 +36,9 @@ pub struct RestateCommit {
     pub anomalies: Vec<AnomalyRow>,
     /// The digest of the holdings the window bills now.
     pub ownership_digest: [u8; 32],
-    /// The grid the window was planned on now: the one it was first billed
-    /// on (see [`BilledWindow::grid`](crate::BilledWindow::grid)).
+    /// The grid the window was planned on now (the current one, as a first
+    /// collection would use); stored with the window
+    /// ([`BilledWindow::grid`](crate::BilledWindow::grid)).
     pub grid: Grid,
     /// Addresses queried and requests sent.
     pub stats: WindowStats,
@@ -48,6 +49,12 @@ pub struct RestateCommit {
     /// §11); decreases stay adjustments for the operator, as CloudStack's
     /// usage server drops negative amounts.
     pub cloudstack: Option<CloudStackPosting>,
+    /// The settings the zone is billed with now (granularity, include and
+    /// exclude zones, server time zone, excluded accounts): when the window
+    /// changes, they replace the zone's stored settings, as a window
+    /// committed with them would ([`WindowCommit::settings`](crate::WindowCommit::settings)).
+    /// Empty: the stored settings are kept.
+    pub settings: Vec<(String, String)>,
 }
 
 /// What a restatement changed for one account: new total − old total, per
@@ -108,6 +115,7 @@ impl Store {
         let bounds = check_window(zone, window)?;
         let records = check_records(&restate.records, zone, window)?;
         let anomalies = check_anomalies(&restate.anomalies)?;
+        check_settings(&restate.settings)?;
         let new_totals = account_totals(&records);
         let window_totals = WindowTotals::of(&new_totals);
         let restated_at = timestamp("restatement time", restate.restated_at)?;
@@ -212,6 +220,9 @@ impl Store {
                 ..row.clone()
             };
             write_window_row(conn, self.dialect, key, &row).await?;
+            if !restate.settings.is_empty() {
+                store_settings(conn, self.dialect, key, &restate.settings).await?;
+            }
 
             let old_totals = account_totals(&old_records);
             let adjustments =

@@ -15,8 +15,8 @@ use traffic_sentinel_emulator::{Fault, Times};
 
 use crate::end_to_end::{REPORT_BY_IP, emulator_in_process, story};
 use crate::support::{
-    Contents, Engine, Scratch, TestStore, assert_same, assert_success, binary, checkpoint, engines,
-    monitor, report, sleep_into_the_next_second, stderr,
+    Contents, Engine, Scratch, TestStore, assert_refused, assert_same, assert_success, binary,
+    checkpoint, engines, monitor, report, sleep_into_the_next_second, stderr,
 };
 
 const DAY_START: &str = "2026-11-01T00:00:00Z";
@@ -437,4 +437,73 @@ fn restatement_killed_midway(engine: Engine) {
         partly_restated >= 1,
         "{name}: no kill left the day partly restated"
     );
+}
+
+/// A restatement refused for its range (exit 2: a range that cuts a billed
+/// window, a bound off the grid) stores nothing, not even the `late-event`
+/// anomalies the changed log raises.
+#[test]
+fn a_refused_restatement_stores_nothing() {
+    let emulator = emulator_in_process();
+    let url = monitor(&emulator);
+    let scratch = story();
+    let store = billed_day(Engine::Sqlite, &scratch, &url);
+    let db = store.target();
+    log_late_events(&scratch);
+    let before = Contents::of(db);
+    for (from, until, why) in [
+        (
+            "2026-11-01T10:00:00Z",
+            "2026-11-01T14:00:00Z",
+            "is cut by the range",
+        ),
+        ("2026-11-01T00:30:00Z", DAY_END, "is not on the 3600 s grid"),
+    ] {
+        let output = collect(
+            &scratch,
+            &url,
+            db,
+            &["--restate", "--from", from, "--until", until],
+        );
+        assert_refused(&output, why);
+        assert_same(&Contents::of(db), &before, &format!("{from}..{until}"));
+    }
+}
+
+/// After an accepted change of granularity, a restatement bills the window
+/// as a first collection with the current settings would: on the new grid,
+/// and the zone is billed with the new settings from then on.
+#[test]
+fn a_restatement_after_a_grid_change_bills_on_the_new_grid() {
+    let emulator = emulator_in_process();
+    let url = monitor(&emulator);
+    let scratch = story();
+    let store = billed_day(Engine::Sqlite, &scratch, &url);
+    let db = store.target();
+    let minute = ["--granularity", "60"];
+    let restate = [
+        &minute[..],
+        &["--restate", "--from", DAY_START, "--until", DAY_END],
+    ]
+    .concat();
+    // The change must be accepted.
+    assert_refused(&collect(&scratch, &url, db, &restate), "granularity");
+    let accepted = [&restate[..], &["--accept-changed-settings"]].concat();
+    assert_success(&collect(&scratch, &url, db, &accepted));
+    // What a first collection on the minute grid stores.
+    let fresh = Engine::Sqlite.fresh();
+    assert_success(&collect(
+        &scratch,
+        &url,
+        fresh.target(),
+        &[&minute[..], &["--from", DAY_START, "--until", DAY_END]].concat(),
+    ));
+    let by_ip = ["--by", "ip", "--format", "csv"];
+    assert_eq!(report(db, &by_ip), report(fresh.target(), &by_ip));
+    // The minute grid is now the zone's: collecting on it needs no
+    // acceptance, and restating again changes nothing.
+    assert_success(&collect(&scratch, &url, db, &minute));
+    let output = collect(&scratch, &url, db, &restate);
+    assert_success(&output);
+    assert!(stderr(&output).contains("restated"), "{}", stderr(&output));
 }

@@ -201,6 +201,7 @@ async fn windows_are_posted_to_user_statistics_in_the_same_transaction() {
             stats: usage_store::WindowStats::default(),
             restated_at: datetime!(2026-11-05 00:00 UTC),
             cloudstack: Some(posting.clone()),
+            settings: Vec::new(),
         };
         store.restate_window(&restate).await.unwrap();
         assert_eq!(

@@ -52,6 +52,11 @@ fn restatement_of_first_day() -> RestateCommit {
         },
         restated_at: datetime!(2026-11-10 08:00 UTC),
         cloudstack: None,
+        // Billed now with another granularity.
+        settings: vec![
+            ("granularity".to_owned(), "60".to_owned()),
+            ("include_zones".to_owned(), "EXTERNAL".to_owned()),
+        ],
     }
 }
 
@@ -114,6 +119,12 @@ async fn a_restatement_replaces_the_window_and_stores_signed_adjustments() {
         assert_eq!(
             got.status[0].last_collected_at,
             Some(datetime!(2026-11-10 08:00 UTC))
+        );
+        // The zone is billed with the restatement's settings from now on.
+        assert_eq!(
+            store.zone_settings(&zone()).await.unwrap(),
+            restate.settings,
+            "{engine}"
         );
 
         // The same restatement again changes nothing and stores nothing.
