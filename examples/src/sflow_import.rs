@@ -96,10 +96,18 @@ fn import(
     let reader = CaptureReader::new(BufReader::new(file))
         .map_err(|e| e.to_string())?
         .port(port);
-    for captured in reader {
+    for (packet, captured) in reader.enumerate() {
         let captured = captured.map_err(|e| e.to_string())?;
         let outcome = sflow::decode(&captured.bytes);
         summary.record(&outcome);
+        if let Err(error) = &outcome {
+            // Counted and skipped whole; named where it is (DESIGN §13).
+            eprintln!(
+                "warning: capture {}: sflow datagram {} skipped: {error}",
+                path.display(),
+                packet + 1
+            );
+        }
         if let Ok(Decoded::Datagram(datagram)) = outcome {
             aggregator
                 .add_all(captured.timestamp, datagram.flows())

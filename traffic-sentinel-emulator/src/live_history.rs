@@ -162,6 +162,11 @@ impl LiveHistory {
     /// Counts one received datagram and adds its flow samples to the open
     /// bucket at `at`.
     pub(crate) fn add_datagram(&self, at: OffsetDateTime, outcome: &Result<Decoded, sflow::Error>) {
+        if let Err(error) = outcome {
+            // Counted and skipped whole; where it broke, for whoever asks
+            // (a flood of bad datagrams must not flood the log).
+            tracing::debug!(%error, "sflow datagram skipped");
+        }
         let mut state = self.lock();
         state.counts.decoded.record(outcome);
         if let Ok(Decoded::Datagram(datagram)) = outcome

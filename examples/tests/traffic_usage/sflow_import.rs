@@ -107,7 +107,10 @@ fn every_shared_capture_sums_to_the_tshark_estimate() {
         assert_eq!(total, bytes, "{name}");
         assert_eq!(by_source.len(), sources, "{name}: {by_source:?}");
         assert!(
-            stderr.starts_with("sflow-import: 1 file(s)"),
+            stderr
+                .lines()
+                .last()
+                .is_some_and(|l| l.starts_with("sflow-import: 1 file(s)")),
             "{name}: {stderr}"
         );
     }
@@ -119,6 +122,14 @@ fn every_shared_capture_sums_to_the_tshark_estimate() {
     assert!(summary(CAPTURES[10].0).contains("144 counter"));
     assert!(summary(CAPTURES[10].0).contains("5 of another version"));
     assert!(summary(CAPTURES[11].0).contains("1 malformed datagram(s)"));
+    // The malformed datagram is named by its packet and byte offset.
+    let warning = summary(CAPTURES[11].0);
+    let warning = warning.lines().next().unwrap_or("");
+    assert!(
+        warning.starts_with("warning: capture ")
+            && warning.contains(": sflow datagram 1 skipped: malformed sflow datagram at byte "),
+        "{warning}"
+    );
 }
 
 #[test]
