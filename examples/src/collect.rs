@@ -50,6 +50,57 @@ pub(crate) fn billing_settings(
     ]
 }
 
+/// `settings` with each value that means the same as the zone's stored one
+/// written as it is stored, so that only a real change is refused (DESIGN
+/// §12): a server time zone of one constant offset however it is spelled
+/// (`UTC`, `+00:00`), zone lists as sets (order and repeats aside).
+pub(crate) fn in_stored_spelling(
+    stored: &[(String, String)],
+    settings: Vec<(String, String)>,
+) -> Vec<(String, String)> {
+    settings
+        .into_iter()
+        .map(|(name, value)| {
+            let same = stored
+                .iter()
+                .find(|(stored_name, _)| *stored_name == name)
+                .filter(|(_, stored_value)| {
+                    *stored_value != value && same_setting(&name, stored_value, &value)
+                });
+            match same {
+                Some((_, stored_value)) => (name, stored_value.clone()),
+                None => (name, value),
+            }
+        })
+        .collect()
+}
+
+/// Whether two spellings of the setting `name` bill the same.
+fn same_setting(name: &str, a: &str, b: &str) -> bool {
+    match name {
+        "server_time_zone" => {
+            let offset = |text: &str| {
+                crate::units::parse_utc_offset(text).ok().or_else(|| {
+                    usage_model::ServerTimeZone::named(text)
+                        .ok()?
+                        .constant_offset()
+                })
+            };
+            offset(a).is_some_and(|a| Some(a) == offset(b))
+        }
+        "include_zones" | "exclude_zones" => {
+            let set = |text: &str| {
+                text.split(',')
+                    .filter(|zone| !zone.is_empty())
+                    .map(str::to_owned)
+                    .collect::<std::collections::BTreeSet<String>>()
+            };
+            set(a) == set(b)
+        }
+        _ => false,
+    }
+}
+
 /// Why windows are posted to CloudStack (DESIGN §11), for the messages of
 /// [`cloudstack_posting`].
 #[derive(Clone, Copy, Debug)]
@@ -258,6 +309,7 @@ pub(crate) fn collect(args: &CollectArgs) -> Result<(), CliError> {
 
     runtime()?.block_on(async {
         let store = Store::open(&target, OpenMode::ReadWrite).await?;
+        let settings = in_stored_spelling(&store.zone_settings(&args.zone).await?, settings);
         let collection = Collection::new(&store, ledger, &source, &args.zone)
             .schedule(schedule)
             .settings(settings)

@@ -12,7 +12,9 @@ use usage_model::Grid;
 use usage_store::{Collection, OpenMode, Store, StoreTarget};
 
 use crate::cli::RunArgs;
-use crate::collect::{PostingOrigin, Sentinel, billing_settings, cloudstack_posting, read_env};
+use crate::collect::{
+    PostingOrigin, Sentinel, billing_settings, cloudstack_posting, in_stored_spelling, read_env,
+};
 use crate::commands::{Interrupt, runtime, write_stdout};
 use crate::error::CliError;
 use crate::events_source::{EventsSource, LoadedEvents};
@@ -274,12 +276,15 @@ async fn zone_pass(
         .grid(grid)
         .settle_lag(config.lag)
         .max_window(config.max_window);
-    let settings = billing_settings(
-        grid,
-        &include,
-        &exclude,
-        &time_zone,
-        &config.exclude_accounts,
+    let settings = in_stored_spelling(
+        &store.zone_settings(zone).await?,
+        billing_settings(
+            grid,
+            &include,
+            &exclude,
+            &time_zone,
+            &config.exclude_accounts,
+        ),
     );
     let posting = match host_id {
         Some(host_id) => cloudstack_posting(

@@ -91,6 +91,22 @@ impl ServerTimeZone {
         }
     }
 
+    /// The offset of a zone that has one offset at every instant: a fixed
+    /// zone, or a named zone without any change of offset (`UTC`,
+    /// `Etc/GMT+3`). `None` for a zone whose offset changes.
+    pub fn constant_offset(&self) -> Option<UtcOffset> {
+        match &self.kind {
+            Kind::Fixed(offset) => Some(*offset),
+            Kind::Named { zone, .. } => {
+                let never_changes = zone.following(jiff::Timestamp::MIN).next().is_none();
+                let offset = zone.to_offset(jiff::Timestamp::UNIX_EPOCH).seconds();
+                never_changes
+                    .then(|| UtcOffset::from_whole_seconds(offset).ok())
+                    .flatten()
+            }
+        }
+    }
+
     /// The offset, for a fixed zone.
     pub fn fixed_offset(&self) -> Option<UtcOffset> {
         match self.kind {
@@ -360,6 +376,17 @@ mod tests {
         let fixed = ServerTimeZone::fixed(offset!(+05:30));
         let at = datetime!(2026-10-25 01:00 UTC);
         assert_eq!(fixed.fold_boundary(at).unwrap(), at);
+    }
+
+    #[test]
+    fn constant_offsets_are_those_of_zones_that_never_change() {
+        let utc = ServerTimeZone::named("UTC").unwrap();
+        assert_eq!(utc.constant_offset(), Some(offset!(+00:00)));
+        let gmt3 = ServerTimeZone::named("Etc/GMT+3").unwrap();
+        assert_eq!(gmt3.constant_offset(), Some(offset!(-03:00)));
+        assert_eq!(berlin().constant_offset(), None);
+        let fixed = ServerTimeZone::fixed(offset!(+05:30));
+        assert_eq!(fixed.constant_offset(), Some(offset!(+05:30)));
     }
 
     #[test]

@@ -193,3 +193,39 @@ fn an_accepted_grid_change_raises_no_false_late_event() {
         );
     }
 }
+
+/// Another spelling of the same settings is no change (DESIGN §12): the
+/// story is billed at `+00:00` for `EXTERNAL`; `UTC`, `Etc/UTC` and a zone
+/// list with a repeat bill the same and are not refused, and the stored
+/// spelling stays.
+#[test]
+fn another_spelling_of_the_same_settings_is_no_change() {
+    let scratch = story();
+    let emulator = emulator_in_process();
+    let url = monitor(&emulator);
+    let store = crate::support::Engine::Sqlite.fresh();
+    let db = store.target();
+    assert_success(&collect(&scratch, &url, db, &[]));
+    for flags in [
+        &["--server-time-zone", "UTC"][..],
+        &["--server-time-zone", "Etc/UTC"],
+        &["--include-zones", "EXTERNAL,EXTERNAL"],
+        &["--server-utc-offset", "-00:00"],
+    ] {
+        let output = collect(&scratch, &url, db, flags);
+        assert_success(&output);
+        assert!(
+            stderr(&output).contains("caught up"),
+            "{flags:?}: {}",
+            stderr(&output)
+        );
+    }
+    // A real change still is one.
+    let output = collect(&scratch, &url, db, &["--server-time-zone", "Europe/London"]);
+    assert_refused(&output, "server_time_zone");
+    assert!(
+        stderr(&output).contains("\"+00:00\""),
+        "{}",
+        stderr(&output)
+    );
+}
