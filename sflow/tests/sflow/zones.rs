@@ -37,6 +37,23 @@ fn longest_prefix_wins() {
     }
 }
 
+/// A prefix written as IPv4-mapped IPv6 is the IPv4 prefix (addresses are
+/// canonical, DESIGN §4); one shorter than /96 would reach past IPv4.
+#[test]
+fn ipv4_mapped_prefixes_are_ipv4_prefixes() {
+    let zones = ZoneMap::parse("::ffff:192.0.2.0/120,MAPPED\n").expect("valid");
+    for address in ["192.0.2.27", "::ffff:192.0.2.27"] {
+        let address = address.parse().expect("an address");
+        assert_eq!(zones.zone_of(address).as_str(), "MAPPED", "{address}");
+    }
+    assert_eq!(
+        zones.zone_of("192.0.3.1".parse().expect("ip")).as_str(),
+        "EXTERNAL"
+    );
+    let error = ZoneMap::parse("::ffff:0.0.0.0/95,WIDE\n").expect_err("too wide");
+    assert!(error.to_string().contains("line 1"), "{error}");
+}
+
 #[test]
 fn default_zone_is_configurable() {
     let zones = ZoneMap::parse("10.0.0.0/8,GUEST").expect("valid");
