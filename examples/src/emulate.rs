@@ -141,7 +141,18 @@ fn load_flows(path: &Path, grid: Grid) -> Result<FlowHistory, CliError> {
     if let Some(source) = failure {
         return Err(flows_error(source));
     }
-    history.map_err(flows_error)
+    match history {
+        // The flows are read one at a time: the line read last holds the
+        // flow whose bytes overflowed.
+        Err(traffic_sentinel_emulator::Error::ByteOverflow { bytes, .. }) => {
+            Err(CliError::BadValue(format!(
+                "flows file {}: line {}: field \"bytes\": {bytes} takes the byte total of the flows past 2^64 - 1",
+                path.display(),
+                reader.line_number()
+            )))
+        }
+        history => history.map_err(flows_error),
+    }
 }
 
 /// A refusal of the emulator as the command's error: a bad or unreadable

@@ -554,6 +554,31 @@ fn bad_input_files_give_one_line_naming_the_line() {
         "{err}"
     );
     assert!(stdout(&output).is_empty());
+
+    // Flows whose byte total passes 2^64 - 1 (each one fits): named by the
+    // line where it does.
+    let huge = format!(
+        "{FLOWS}2026-11-01T00:10:00Z,203.0.113.10,198.51.100.1,,EXTERNAL,{}\n\n\
+         2026-11-01T00:11:00Z,203.0.113.10,198.51.100.1,,EXTERNAL,{}\n",
+        u64::MAX / 2,
+        u64::MAX / 2 + 2,
+    );
+    std::fs::write(&bad_flows, &huge).unwrap();
+    let output = run(&[
+        "emulate",
+        "--flows",
+        bad_flows.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    let line = huge.lines().count();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("line {line}: field \"bytes\"")),
+        "{err}"
+    );
 }
 
 #[test]
