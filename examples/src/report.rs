@@ -123,11 +123,18 @@ pub(crate) async fn print_report(
             let mut widths = Widths::new(columns);
             for_each_row(store, filter, by, &mut |row| widths.add(&row)).await?;
             let mut table = Table::new(columns, widths, out);
+            table.check_total()?;
             table.header()?;
             write_rows(store, filter, by, |row| table.row(row)).await?;
             table.total()
         }
         Format::Json | Format::Csv => {
+            // Sums per account or day may pass 64 bits (an error naming the
+            // zone and account): found before anything is written, so the
+            // output is whole or absent. Other rows hold stored values.
+            if matches!(by, Grouping::Account | Grouping::Day) {
+                for_each_row(store, filter, by, &mut |_| ControlFlow::Continue(())).await?;
+            }
             let mut writer = Stream::new(columns, format, out);
             writer.start()?;
             write_rows(store, filter, by, |row| writer.row(row)).await?;
@@ -391,6 +398,25 @@ impl<'w> Table<'w> {
         self.line(&cells)
     }
 
+    /// Refuses a TOTAL line past 64 bits, before anything is written.
+    fn check_total(&self) -> Result<(), CliError> {
+        let Some(totals) = &self.totals else {
+            return Ok(());
+        };
+        for (column, total) in self.columns.iter().zip(totals) {
+            if column.starts_with("bytes_")
+                && !column.ends_with("_delta")
+                && u64::try_from(*total).is_err()
+            {
+                return Err(CliError::TotalOverflow {
+                    what: column,
+                    key: "TOTAL".to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     fn total(mut self) -> Result<(), CliError> {
         if let Some(totals) = self.totals.clone() {
             let mut cells = Vec::with_capacity(self.columns.len());
@@ -398,14 +424,7 @@ impl<'w> Table<'w> {
                 cells.push(if index == 0 {
                     "TOTAL".to_owned()
                 } else if column.starts_with("bytes_") {
-                    let total = totals[index];
-                    if !column.ends_with("_delta") && u64::try_from(total).is_err() {
-                        return Err(CliError::TotalOverflow {
-                            what: column,
-                            key: "TOTAL".to_owned(),
-                        });
-                    }
-                    total.to_string()
+                    totals[index].to_string()
                 } else {
                     String::new()
                 });

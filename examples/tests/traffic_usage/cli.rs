@@ -601,3 +601,99 @@ fn report_and_status_create_no_schema_in_an_empty_server_database() {
         assert_eq!(store.table_count(), 0, "{}", engine.name());
     }
 }
+
+/// Sums past 64 bits fail before anything is written: a TOTAL line over
+/// zones, and an account's sum over days (each window's bytes fit; two
+/// emulators, since one holds at most 2^64 - 1 bytes). A report that fits
+/// is printed whole.
+#[test]
+fn sums_past_64_bits_fail_before_any_output() {
+    let scratch = Scratch::new();
+    let near = u64::MAX - 10;
+    let flows = |day: &str| {
+        format!(
+            "time,ipsource,ipdestination,sourcezone,destinationzone,bytes\n\
+             2026-11-{day}T00:10:00Z,203.0.113.7,198.51.100.1,,EXTERNAL,{near}\n"
+        )
+    };
+    let events = [
+        event(
+            1,
+            "ASSIGN",
+            "2026-10-31T00:00:00Z",
+            "z1",
+            "a",
+            "203.0.113.7",
+        ),
+        event(
+            2,
+            "ASSIGN",
+            "2026-10-31T00:00:00Z",
+            "z2",
+            "b",
+            "203.0.113.7",
+        ),
+    ];
+    scratch.write("events.jsonl", &(events.join("\n") + "\n"));
+    let db = scratch.arg("usage.sqlite");
+    let collect = |url: &str, zone: &str, from: &str, until: &str| {
+        let events = scratch.arg("events.jsonl");
+        assert_success(&run(&[
+            "collect",
+            "--monitor",
+            url,
+            "--events",
+            &events,
+            "--db",
+            &db,
+            "--zone",
+            zone,
+            "--from",
+            from,
+            "--until",
+            until,
+        ]));
+    };
+    let day_one = emulator_over_csv(&flows("01"));
+    collect(
+        &monitor(&day_one),
+        "z1",
+        "2026-11-01T00:00:00Z",
+        "2026-11-02T00:00:00Z",
+    );
+    collect(
+        &monitor(&day_one),
+        "z2",
+        "2026-11-01T00:00:00Z",
+        "2026-11-02T00:00:00Z",
+    );
+    // Each account fits; the TOTAL over both does not.
+    let output = run(&["report", "--db", &db]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains("TOTAL"), "{}", stderr(&output));
+    assert!(stdout(&output).is_empty(), "{}", stdout(&output));
+    let json = report(&db, &["--format", "json"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    assert_eq!(rows.len(), 2, "{json}");
+    // Account a over two days passes 64 bits.
+    let day_two = emulator_over_csv(&flows("02"));
+    collect(
+        &monitor(&day_two),
+        "z1",
+        "2026-11-02T00:00:00Z",
+        "2026-11-03T00:00:00Z",
+    );
+    for format in ["json", "csv", "table"] {
+        let output = run(&["report", "--db", &db, "--zone", "z1", "--format", format]);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{format}: {}",
+            stderr(&output)
+        );
+        let err = stderr(&output);
+        assert!(err.contains("of zone z1, account a "), "{format}: {err}");
+        assert_eq!(err.lines().count(), 1, "{format}: {err}");
+        assert!(stdout(&output).is_empty(), "{format}: {}", stdout(&output));
+    }
+}
