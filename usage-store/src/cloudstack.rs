@@ -110,14 +110,19 @@ pub(crate) async fn post_usage(
              AND device_type = 'DirectNetwork' AND network_id = 0",
             host = posting.host_id
         );
+        // CloudStack's unique key does not hold while public_ip_address is
+        // NULL, so the key may match more than one row: the first (lowest
+        // id) takes the bytes, once.
         let rows: Vec<String> = sqlx::query_scalar(&format!(
-            "SELECT CAST(id AS CHAR) FROM {table} WHERE {key} FOR UPDATE"
+            "SELECT CAST(id AS CHAR) FROM {table} WHERE {key} ORDER BY id FOR UPDATE"
         ))
         .fetch_all(&mut *conn)
         .await
         .doing("locking CloudStack's user statistics")?;
-        if rows.is_empty() {
-            sqlx::query(&format!(
+        let row_id = match rows.first() {
+            Some(id) => id.clone(),
+            None => {
+                sqlx::query(&format!(
                 "INSERT INTO {table}
                      (data_center_id, account_id, public_ip_address, device_id, device_type,
                       network_id, net_bytes_received, net_bytes_sent, current_bytes_received,
@@ -128,12 +133,23 @@ pub(crate) async fn post_usage(
             .execute(&mut *conn)
             .await
             .doing("creating CloudStack's user statistics")?;
-        }
+                sqlx::query_scalar("SELECT CAST(LAST_INSERT_ID() AS CHAR)")
+                    .fetch_one(&mut *conn)
+                    .await
+                    .doing("creating CloudStack's user statistics")?
+            }
+        };
+        let row_id: u64 = row_id.trim().parse().map_err(|_| StoreError::Corrupt {
+            table: "user_statistics",
+            key: account.to_owned(),
+            column: "id",
+            reason: format!("{row_id:?} is not a number"),
+        })?;
         sqlx::query(&format!(
             "UPDATE {table}
              SET current_bytes_sent = current_bytes_sent + {sent},
                  current_bytes_received = current_bytes_received + {received}
-             WHERE {key}"
+             WHERE id = {row_id}"
         ))
         .execute(&mut *conn)
         .await

@@ -59,7 +59,7 @@ async fn statistics(db: &TestDb, cloud: &str) -> Vec<Vec<Option<String>>> {
         "SELECT CAST(account_id AS CHAR), CAST(data_center_id AS CHAR), CAST(device_id AS CHAR),
                 device_type, CAST(network_id AS CHAR), public_ip_address,
                 CAST(current_bytes_sent AS CHAR), CAST(current_bytes_received AS CHAR)
-         FROM {cloud}.user_statistics ORDER BY account_id"
+         FROM {cloud}.user_statistics ORDER BY account_id, id"
     ))
     .fetch_all(&mut raw)
     .await
@@ -120,6 +120,15 @@ async fn windows_are_posted_to_user_statistics_in_the_same_transaction() {
         )
         .await
         .unwrap();
+        // And a second row with its key (CloudStack's unique key does not
+        // hold while public_ip_address is NULL): it must not be credited too.
+        raw.execute(
+            "INSERT INTO user_statistics (data_center_id, account_id, public_ip_address, device_id,
+                 device_type, network_id, current_bytes_sent, current_bytes_received)
+             VALUES (7, 43, NULL, 5, 'DirectNetwork', 0, 0, 0)",
+        )
+        .await
+        .unwrap();
         raw.close().await.unwrap();
         let store = db.open().await;
         let posting = CloudStackPosting {
@@ -143,8 +152,12 @@ async fn windows_are_posted_to_user_statistics_in_the_same_transaction() {
         let max_less = (u64::MAX - 90).to_string();
         assert_eq!(
             statistics(&db, &cloud).await,
-            [row("42", &max_less, "21"), row("43", "1001", "2002")],
-            "a row per account with bytes; none for account 44"
+            [
+                row("42", &max_less, "21"),
+                row("43", "1001", "2002"),
+                row("43", "0", "0")
+            ],
+            "a row per account with bytes, the first of a repeated key only; none for account 44"
         );
 
         // A window whose post fails (the counter would pass 2^64 - 1)
@@ -206,7 +219,11 @@ async fn windows_are_posted_to_user_statistics_in_the_same_transaction() {
         store.restate_window(&restate).await.unwrap();
         assert_eq!(
             statistics(&db, &cloud).await,
-            [row("42", &max_less, "26"), row("43", "1004", "2002")]
+            [
+                row("42", &max_less, "26"),
+                row("43", "1004", "2002"),
+                row("43", "0", "0")
+            ]
         );
         let all = ReportFilter::new();
         let adjustments =
