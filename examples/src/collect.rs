@@ -114,16 +114,14 @@ pub(crate) enum PostingOrigin {
 
 /// The posting of each window to CloudStack's `user_statistics`. The store
 /// must be a `mysql://` database on the server of CloudStack's database,
-/// so that one transaction covers both. Asked for with
-/// `--cloudstack-host-id`, a store elsewhere is refused before any request.
-/// With only the registered monitor's host id as the default, a store
-/// elsewhere bills without posting, and a warning line says so and why:
-/// the operator asked for the monitor, and the default cannot apply.
+/// so that one transaction covers both; a store elsewhere is refused
+/// before any request, whether the host id was given or is the registered
+/// monitor's (the default of DESIGN §11).
 ///
 /// # Errors
 ///
-/// [`CliError::BadValue`] (exit 2) naming what to change, for
-/// [`PostingOrigin::HostId`]; a password variable that is not set.
+/// [`CliError::BadValue`] (exit 2) naming what to change; a password
+/// variable that is not set.
 pub(crate) fn cloudstack_posting(
     host_id: u64,
     origin: PostingOrigin,
@@ -156,14 +154,14 @@ pub(crate) fn cloudstack_posting(
             "--cloudstack-host-id posts to CloudStack's user_statistics in the window's \
              transaction, so {reason}"
         ))),
-        PostingOrigin::Registration => {
-            tracing::warn!(
-                "windows are billed but not posted to CloudStack's user_statistics (host id \
-                 {host_id} of the registered traffic monitor would be the default \
-                 --cloudstack-host-id): {reason}"
-            );
-            Ok(None)
-        }
+        // DESIGN §11: the registered host's id is then the default
+        // --cloudstack-host-id, with the same requirement; billing without
+        // posting would leave those windows out of CloudStack for good.
+        PostingOrigin::Registration => Err(CliError::BadValue(format!(
+            "the traffic monitor registered in CloudStack makes its host id the default \
+             --cloudstack-host-id, which posts to CloudStack's user_statistics in the window's \
+             transaction, so {reason}"
+        ))),
     }
 }
 

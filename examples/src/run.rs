@@ -97,9 +97,8 @@ fn events_source(config: &RunConfig) -> EventsSource<'_> {
 
 /// Refuses, before any pass, a monitor with `cloudstack_host_id` while the
 /// store is not on CloudStack's MySQL server: its windows would be billed
-/// without reaching CloudStack. (With `url = "cloudstack"` alone, the
-/// registered host id is only a default: such a zone is billed without
-/// posting, with a warning each pass.)
+/// without reaching CloudStack. With `url = "cloudstack"` alone, the
+/// registered host's id is the default (DESIGN §11), refused alike.
 ///
 /// # Errors
 ///
@@ -107,11 +106,16 @@ fn events_source(config: &RunConfig) -> EventsSource<'_> {
 fn check_postings(config: &RunConfig) -> Result<(), CliError> {
     let source = events_source(config);
     for monitor in &config.monitors {
-        if let Some(host_id) = monitor.cloudstack_host_id {
-            let target = StoreTarget::parse(&config.db)?;
-            cloudstack_posting(host_id, PostingOrigin::HostId, &target, &config.db, &source)
-                .map_err(|error| CliError::BadValue(format!("zone {}: {error}", monitor.zone)))?;
-        }
+        // The registration's host id (known only when read, each pass) is
+        // the default: the store must take its posting all the same.
+        let (host_id, origin) = match (monitor.cloudstack_host_id, &monitor.source) {
+            (Some(host_id), _) => (host_id, PostingOrigin::HostId),
+            (None, MonitorSource::CloudStack) => (0, PostingOrigin::Registration),
+            (None, MonitorSource::Url(_)) => continue,
+        };
+        let target = StoreTarget::parse(&config.db)?;
+        cloudstack_posting(host_id, origin, &target, &config.db, &source)
+            .map_err(|error| CliError::BadValue(format!("zone {}: {error}", monitor.zone)))?;
     }
     Ok(())
 }

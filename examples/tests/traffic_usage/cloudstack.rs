@@ -420,25 +420,20 @@ fn a_store_on_another_server_is_refused_before_any_request() {
         assert_eq!(postgres.table_count(), 0);
     }
 
-    // Without --cloudstack-host-id, the registered monitor's host id is
-    // only a default (DESIGN §11): with a store elsewhere the zone is billed
-    // without posting, and a warning says so and why.
+    // Without --cloudstack-host-id, the registered monitor's host id is the
+    // default (DESIGN §11), with the same requirement: refused alike.
     let output = collect(&cloud, "cloudstack", &sqlite, &[]);
-    assert_success(&output);
-    let log = stderr(&output);
-    assert!(
-        log.contains("not posted to CloudStack's user_statistics")
-            && log.contains("--db must be a mysql:// database on CloudStack's server"),
-        "{log}"
+    assert_refused(
+        &output,
+        "--db must be a mysql:// database on CloudStack's server",
     );
-    assert!(emulator.requests_served() > 0);
     assert!(
-        !report(&sqlite, &["--by", "account", "--format", "csv"])
-            .lines()
-            .skip(1)
-            .collect::<Vec<_>>()
-            .is_empty()
+        stderr(&output).contains("default --cloudstack-host-id"),
+        "{}",
+        stderr(&output)
     );
+    assert_eq!(emulator.requests_served(), 0);
+    assert!(!scratch.path("usage.sqlite").exists());
     assert_eq!(cloud.statistics_with_ids(), statistics);
 }
 

@@ -503,6 +503,13 @@ fn posting_to_cloudstack_without_its_server_is_refused_before_any_pass() {
             "url = \"http://ts:8080\"\ncloudstack_host_id = 5",
             "same MySQL server",
         ),
+        // The registered monitor's host id is the default (DESIGN §11).
+        (
+            sqlite,
+            cloud,
+            "url = \"cloudstack\"",
+            "default --cloudstack-host-id",
+        ),
     ];
     for (db, events, monitor, needle) in cases {
         let path = dir.path().join("run.toml");
