@@ -243,9 +243,12 @@ pub(crate) fn collect(args: &CollectArgs) -> Result<(), CliError> {
     .map(|(host_id, origin)| cloudstack_posting(host_id, origin, &target, &args.db.db, &source))
     .transpose()?
     .flatten();
-    let loaded = source.ledger(&args.billing.exclude_accounts)?;
+    let loaded = source.ledger(
+        &args.billing.exclude_accounts,
+        std::slice::from_ref(&args.zone),
+    )?;
+    check_zone_known(&loaded, &args.zone, &source.name())?;
     let ledger = &loaded.ledger;
-    check_zone_known(ledger, &args.zone, &source.name())?;
     let grid = args.billing.granularity;
     let schedule = Schedule::new()
         .settle_lag(args.lag)

@@ -15,7 +15,7 @@ use usage_model::{AccountId, EventReader, Grid, ZoneId};
 use crate::cli::{BillingArgs, DemoArgs, EmulateArgs, PlanArgs, ReportArgs, StatusArgs};
 use crate::collect::store_target;
 use crate::error::CliError;
-use crate::events_source::EventsSource;
+use crate::events_source::{EventsSource, LoadedEvents};
 use crate::report::{print_report, print_status};
 use crate::units::{check_monitor_url, format_time};
 use usage_store::{OpenMode, ReportFilter, Store};
@@ -57,8 +57,12 @@ pub(crate) fn plan(args: &PlanArgs) -> Result<(), CliError> {
         password_env: args.events_password_env.as_deref(),
         resource_type: &args.cloudstack_resource_type,
     };
-    let ledger = source.ledger(&args.billing.exclude_accounts)?.ledger;
-    check_zone_known(&ledger, &args.zone, &source.name())?;
+    let loaded = source.ledger(
+        &args.billing.exclude_accounts,
+        std::slice::from_ref(&args.zone),
+    )?;
+    check_zone_known(&loaded, &args.zone, &source.name())?;
+    let ledger = loaded.ledger;
     note_floored("--from", args.from, args.billing.granularity);
     note_floored("--until", args.until, args.billing.granularity);
     let config = monitor_config(&args.monitor, &args.billing)
@@ -317,17 +321,17 @@ pub(crate) fn check_billing(billing: &BillingArgs) -> Result<(), CliError> {
 
 /// Refuses a zone that no event of the log names (DESIGN §4).
 pub(crate) fn check_zone_known(
-    ledger: &OwnershipLedger,
+    loaded: &LoadedEvents,
     zone: &ZoneId,
     events: &str,
 ) -> Result<(), CliError> {
-    if ledger.has_zone(zone) {
+    if loaded.ledger.has_zone(zone) {
         return Ok(());
     }
     Err(CliError::UnknownZone {
         zone: zone.clone(),
         source_name: events.to_owned(),
-        known: ledger.zones().cloned().collect(),
+        known: loaded.zones.clone(),
     })
 }
 

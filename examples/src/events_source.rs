@@ -2,6 +2,7 @@
 //! `usage_event` table (DESIGN §11), and CloudStack's traffic monitor
 //! registry.
 
+use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 use std::path::Path;
 
@@ -23,7 +24,14 @@ use crate::units::redact_credentials;
 pub(crate) struct LoadedEvents {
     pub(crate) ledger: OwnershipLedger,
     pub(crate) skipped: Vec<SkippedUsageEvent>,
+    /// Every zone an event of the source names, kept in the ledger or not
+    /// (for the message of a zone that no event names).
+    pub(crate) zones: Vec<ZoneId>,
 }
+
+/// CloudStack's events of the zones asked for, its skipped rows, and every
+/// zone its rows name.
+type CloudStackEvents = (Vec<IpEvent>, Vec<SkippedUsageEvent>, Vec<ZoneId>);
 
 /// The events source as given: a file path, or a `mysql://…/cloud` URL.
 #[derive(Clone, Debug)]
@@ -67,15 +75,22 @@ impl EventsSource<'_> {
         }
     }
 
-    /// The ownership ledger of the source, with `excluded` not billed.
+    /// The ownership ledger of the source's events of `zones`, with
+    /// `excluded` not billed. CloudStack's rows of other zones are passed
+    /// over as they stream (DESIGN §11: memory does not grow with the
+    /// table); a file is read whole.
     ///
     /// # Errors
     ///
     /// As [`load_ledger`] for a file; for CloudStack, a connection or row
     /// error (naming the row and column).
-    pub(crate) fn ledger(&self, excluded: &[AccountId]) -> Result<LoadedEvents, CliError> {
+    pub(crate) fn ledger(
+        &self,
+        excluded: &[AccountId],
+        zones: &[ZoneId],
+    ) -> Result<LoadedEvents, CliError> {
         if self.is_cloudstack() {
-            runtime()?.block_on(self.ledger_in_runtime(excluded))
+            runtime()?.block_on(self.ledger_in_runtime(excluded, zones))
         } else {
             self.file_ledger(excluded)
         }
@@ -89,45 +104,58 @@ impl EventsSource<'_> {
     pub(crate) async fn ledger_in_runtime(
         &self,
         excluded: &[AccountId],
+        zones: &[ZoneId],
     ) -> Result<LoadedEvents, CliError> {
         if !self.is_cloudstack() {
             return self.file_ledger(excluded);
         }
-        let (events, skipped) = self.cloudstack_events().await?;
+        let (events, skipped, named) = self.cloudstack_events(zones).await?;
         Ok(LoadedEvents {
             ledger: self.cloudstack_ledger(events, excluded, skipped.len()),
             skipped,
+            zones: named,
         })
     }
 
     /// The ledger of an events file: nothing is skipped.
     fn file_ledger(&self, excluded: &[AccountId]) -> Result<LoadedEvents, CliError> {
+        let ledger = load_ledger(Path::new(self.text), excluded)?;
+        let zones = ledger.zones().cloned().collect();
         Ok(LoadedEvents {
-            ledger: load_ledger(Path::new(self.text), excluded)?,
+            ledger,
             skipped: Vec::new(),
+            zones,
         })
     }
 
-    /// Every NET.IPASSIGN/NET.IPRELEASE row of the resource type, streamed;
-    /// rows whose resource_name is not an address are reported and skipped
-    /// (returned, to be stored as anomalies with their windows).
-    async fn cloudstack_events(&self) -> Result<(Vec<IpEvent>, Vec<SkippedUsageEvent>), CliError> {
+    /// The NET.IPASSIGN/NET.IPRELEASE rows of the resource type in
+    /// `zones`, streamed (other zones' rows are only named); rows whose
+    /// resource_name is not an address are reported and skipped (returned,
+    /// to be stored as anomalies with their windows).
+    async fn cloudstack_events(&self, zones: &[ZoneId]) -> Result<CloudStackEvents, CliError> {
         let target = self.cloudstack_target()?;
         let options = UsageEventOptions::new().resource_type(self.resource_type);
         let database = CloudStackDatabase::connect(&target).await?;
         let mut events: Vec<IpEvent> = Vec::new();
+        let mut named: BTreeSet<ZoneId> = BTreeSet::new();
         let read = database
             .read_ip_events(&options, |event| {
-                events.push(event);
+                if zones.contains(&event.zone) {
+                    events.push(event);
+                } else if !named.contains(&event.zone) {
+                    named.insert(event.zone);
+                }
                 ControlFlow::Continue(())
             })
             .await;
         database.close().await;
-        let skipped = read?.skipped;
+        let mut skipped = read?.skipped;
+        skipped.retain(|row| zones.contains(&row.zone));
         for skipped in &skipped {
             tracing::warn!("anomaly: {}", skipped.detail);
         }
-        Ok((events, skipped))
+        named.extend(events.iter().map(|event| event.zone.clone()));
+        Ok((events, skipped, named.into_iter().collect()))
     }
 
     /// The ledger of CloudStack's events; `skipped` rows were not

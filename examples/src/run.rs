@@ -151,7 +151,11 @@ async fn pass(
     accept_changed: bool,
 ) -> Result<usize, CliError> {
     let source = events_source(config);
-    let loaded = match source.ledger_in_runtime(&config.exclude_accounts).await {
+    let zones: Vec<usage_model::ZoneId> = config.monitors.iter().map(|m| m.zone.clone()).collect();
+    let loaded = match source
+        .ledger_in_runtime(&config.exclude_accounts, &zones)
+        .await
+    {
         Ok(loaded) => loaded,
         Err(error) => {
             tracing::error!("events: {error}");
@@ -217,7 +221,7 @@ async fn zone_pass(
         return Err(CliError::UnknownZone {
             zone: zone.clone(),
             source_name: format!("events {}", config.events),
-            known: ledger.zones().cloned().collect(),
+            known: loaded.zones.clone(),
         });
     }
     let grid = Grid::from_seconds(u64::from(monitor.granularity))

@@ -460,4 +460,15 @@ fn monitor_cloudstack_without_a_registered_monitor_is_refused_naming_the_zone() 
         assert_refused(&output, message);
         assert_eq!(store.table_count(), 0, "zone {zone}");
     }
+    // A zone no usage_event names, whatever the monitor: every zone the
+    // table names is listed, though only the zone asked for is kept.
+    let output = collect(
+        &cloud,
+        "http://127.0.0.1:9",
+        store.target(),
+        &["--zone", "9"],
+    );
+    assert_refused(&output, "zone 9 appears in no event");
+    assert!(stderr(&output).contains("1, 2"), "{}", stderr(&output));
+    assert_eq!(store.table_count(), 0);
 }
