@@ -180,6 +180,12 @@ fn store_exit_code(error: &StoreError) -> u8 {
         | StoreError::CloudStackDatabase { .. }
         | StoreError::NotCloudStackId { .. }
         | StoreError::NoTrafficMonitor { .. }
+        // CloudStack's own tables are input: a registry or an event row
+        // that CloudStack would not leave is bad input, not a failed step.
+        | StoreError::Corrupt {
+            table: "host" | "host_details" | "usage_event",
+            ..
+        }
         | StoreError::Plan(
             usage_correlator::Error::UntilNotSettled { .. }
             | usage_correlator::Error::MaxWindowBelowGrid { .. }
@@ -199,4 +205,27 @@ fn list_zones(zones: &[ZoneId]) -> String {
         .map(ZoneId::as_str)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A row of CloudStack's own tables that CloudStack would not leave is
+    /// bad input (exit 2); a corrupt row of the store is a failed step.
+    #[test]
+    fn corrupt_cloudstack_rows_are_bad_input() {
+        let corrupt = |table| {
+            CliError::Store(StoreError::Corrupt {
+                table,
+                key: "8, 10".to_owned(),
+                column: "data_center_id",
+                reason: "zone 4 has 2 live traffic monitors".to_owned(),
+            })
+        };
+        for table in ["host", "host_details", "usage_event"] {
+            assert_eq!(corrupt(table).exit_code(), 2, "{table}");
+        }
+        assert_eq!(corrupt("usage_records").exit_code(), 1);
+    }
 }
