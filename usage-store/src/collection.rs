@@ -380,12 +380,7 @@ impl<'a, S: TrafficSource + Sync> Collection<'a, S> {
             let report = self
                 .window(window, planned_from, digest, now)
                 .await
-                .map_err(|source| StoreError::Window {
-                    zone: self.zone.clone(),
-                    window,
-                    committed: summary.windows,
-                    source: Box::new(source),
-                })?;
+                .map_err(self.window_failed(window, summary.windows))?;
             summary.add(&report);
             on_window(&report);
             planned_from = Some(window.end());
@@ -476,12 +471,7 @@ impl<'a, S: TrafficSource + Sync> Collection<'a, S> {
             let report = self
                 .restate_window(window, grid, now)
                 .await
-                .map_err(|source| StoreError::Window {
-                    zone: self.zone.clone(),
-                    window,
-                    committed: summary.windows,
-                    source: Box::new(source),
-                })?;
+                .map_err(self.window_failed(window, summary.windows))?;
             summary.add(&report);
             on_window(&report);
         }
@@ -579,6 +569,22 @@ impl<'a, S: TrafficSource + Sync> Collection<'a, S> {
             )));
         }
         Ok(windows)
+    }
+
+    /// The error of `window` failing after `committed` windows of the run
+    /// were committed.
+    fn window_failed(
+        &self,
+        window: CollectionWindow,
+        committed: u64,
+    ) -> impl FnOnce(StoreError) -> StoreError {
+        let zone = self.zone.clone();
+        move |source| StoreError::Window {
+            zone,
+            window,
+            committed,
+            source: Box::new(source),
+        }
     }
 
     /// Restates one billed window, planned on `grid` (the current one).
