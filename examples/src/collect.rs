@@ -112,42 +112,29 @@ pub(crate) enum PostingOrigin {
     Registration,
 }
 
-/// The posting of each window to CloudStack's `user_statistics`. The store
-/// must be a `mysql://` database on the server of CloudStack's database,
-/// so that one transaction covers both; a store elsewhere is refused
-/// before any request, whether the host id was given or is the registered
-/// monitor's (the default of DESIGN §11).
+/// Refuses posting each window of a zone to CloudStack's `user_statistics`
+/// (asked for as `origin` says) when the store cannot take it: the store
+/// must be a `mysql://` database on the server of CloudStack's database, so
+/// that one transaction covers both. This holds whether the host id was
+/// given or is the registered monitor's (the default of DESIGN §11), and is
+/// checked before any request.
 ///
 /// # Errors
 ///
-/// [`CliError::BadValue`] (exit 2) naming what to change; a password
-/// variable that is not set.
-pub(crate) fn cloudstack_posting(
-    host_id: u64,
+/// [`CliError::BadValue`] (exit 2) naming what to change.
+pub(crate) fn check_posting_store(
     origin: PostingOrigin,
     target: &StoreTarget,
     db: &str,
     source: &EventsSource<'_>,
-) -> Result<Option<CloudStackPosting>, CliError> {
+) -> Result<(), CliError> {
     let reason = if target.engine() != usage_store::Engine::MySql {
         "--db must be a mysql:// database on CloudStack's server"
     } else if source.is_cloudstack() && server_of(db) != server_of(source.text) {
         "--db must be on the same MySQL server as --events (CloudStack's database): one \
          transaction must cover both"
     } else {
-        let cloud_database = if source.is_cloudstack() {
-            source
-                .cloudstack_target()?
-                .database()
-                .unwrap_or("cloud")
-                .to_owned()
-        } else {
-            "cloud".to_owned()
-        };
-        return Ok(Some(CloudStackPosting {
-            host_id,
-            cloud_database,
-        }));
+        return Ok(());
     };
     match origin {
         PostingOrigin::HostId => Err(CliError::BadValue(format!(
@@ -163,6 +150,35 @@ pub(crate) fn cloudstack_posting(
              transaction, so {reason}"
         ))),
     }
+}
+
+/// The posting of each window to CloudStack's `user_statistics` under
+/// `host_id`, once [`check_posting_store`] accepts the store.
+///
+/// # Errors
+///
+/// As [`check_posting_store`]; a password variable that is not set.
+pub(crate) fn cloudstack_posting(
+    host_id: u64,
+    origin: PostingOrigin,
+    target: &StoreTarget,
+    db: &str,
+    source: &EventsSource<'_>,
+) -> Result<CloudStackPosting, CliError> {
+    check_posting_store(origin, target, db, source)?;
+    let cloud_database = if source.is_cloudstack() {
+        source
+            .cloudstack_target()?
+            .database()
+            .unwrap_or("cloud")
+            .to_owned()
+    } else {
+        "cloud".to_owned()
+    };
+    Ok(CloudStackPosting {
+        host_id,
+        cloud_database,
+    })
 }
 
 /// The store named by `--db`, with the password of `--db-password-env`.
@@ -241,8 +257,7 @@ pub(crate) fn collect(args: &CollectArgs) -> Result<(), CliError> {
         (None, None) => None,
     }
     .map(|(host_id, origin)| cloudstack_posting(host_id, origin, &target, &args.db.db, &source))
-    .transpose()?
-    .flatten();
+    .transpose()?;
     let loaded = source.ledger(
         &args.billing.exclude_accounts,
         std::slice::from_ref(&args.zone),

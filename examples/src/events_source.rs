@@ -142,7 +142,7 @@ impl EventsSource<'_> {
             .read_ip_events(&options, |event| {
                 if zones.contains(&event.zone) {
                     events.push(event);
-                } else if !named.contains(&event.zone) {
+                } else {
                     named.insert(event.zone);
                 }
                 ControlFlow::Continue(())

@@ -42,7 +42,7 @@ impl From<&WindowReport> for WindowSummary {
             bytes_sent: report.bytes_sent,
             bytes_received: report.bytes_received,
             records: report.records,
-            anomalies: report.anomalies.len() as u64 + report.skipped_events,
+            anomalies: report.anomaly_count(),
         }
     }
 }

@@ -13,7 +13,8 @@ use usage_store::{Collection, OpenMode, Store, StoreTarget};
 
 use crate::cli::RunArgs;
 use crate::collect::{
-    PostingOrigin, Sentinel, billing_settings, cloudstack_posting, in_stored_spelling, read_env,
+    PostingOrigin, Sentinel, billing_settings, check_posting_store, cloudstack_posting,
+    in_stored_spelling, read_env,
 };
 use crate::commands::{Interrupt, runtime, write_stdout};
 use crate::error::CliError;
@@ -108,13 +109,13 @@ fn check_postings(config: &RunConfig) -> Result<(), CliError> {
     for monitor in &config.monitors {
         // The registration's host id (known only when read, each pass) is
         // the default: the store must take its posting all the same.
-        let (host_id, origin) = match (monitor.cloudstack_host_id, &monitor.source) {
-            (Some(host_id), _) => (host_id, PostingOrigin::HostId),
-            (None, MonitorSource::CloudStack) => (0, PostingOrigin::Registration),
+        let origin = match (monitor.cloudstack_host_id, &monitor.source) {
+            (Some(_), _) => PostingOrigin::HostId,
+            (None, MonitorSource::CloudStack) => PostingOrigin::Registration,
             (None, MonitorSource::Url(_)) => continue,
         };
         let target = StoreTarget::parse(&config.db)?;
-        cloudstack_posting(host_id, origin, &target, &config.db, &source)
+        check_posting_store(origin, &target, &config.db, &source)
             .map_err(|error| CliError::BadValue(format!("zone {}: {error}", monitor.zone)))?;
     }
     Ok(())
@@ -301,7 +302,8 @@ async fn zone_pass(
             &StoreTarget::parse(&config.db)?,
             &config.db,
             &events_source(config),
-        )?,
+        )
+        .map(Some)?,
         None => None,
     };
     let collection = Collection::new(store, ledger, &source, zone)
@@ -323,7 +325,7 @@ async fn zone_pass(
                 zone,
                 report.bytes_sent,
                 report.bytes_received,
-                report.anomalies.len() as u64 + report.skipped_events,
+                report.anomaly_count(),
             );
         })
         .await;

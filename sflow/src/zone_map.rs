@@ -263,16 +263,15 @@ fn parse_prefix(cidr: &str) -> Result<IpNet, &'static str> {
         return Err("bits set past the prefix length");
     }
     // An IPv4-mapped IPv6 prefix (`::ffff:192.0.2.0/120`) is the IPv4
-    // prefix, as mapped addresses are the IPv4 address (DESIGN §4).
+    // prefix, as mapped addresses are the IPv4 address (DESIGN §4). Its
+    // `ffff` bits are in the prefix (the check above), so it is /96 or
+    // longer.
     if let IpNet::V6(net) = prefix
         && let Some(v4) = net.network().to_ipv4_mapped()
     {
-        return match net.prefix_len().checked_sub(96) {
-            Some(length) => ipnet::Ipv4Net::new(v4, length)
-                .map(IpNet::V4)
-                .map_err(|_| "not an ipv4 or ipv6 prefix (address/length)"),
-            None => Err("an ipv4-mapped prefix shorter than /96 covers more than ipv4"),
-        };
+        return ipnet::Ipv4Net::new(v4, net.prefix_len().saturating_sub(96))
+            .map(IpNet::V4)
+            .map_err(|_| "not an ipv4 or ipv6 prefix (address/length)");
     }
     Ok(prefix)
 }

@@ -574,7 +574,7 @@ impl OwnershipLedger {
             zone: zone.clone(),
             log: ledger.map_or(&[][..], |ledger| &ledger.log),
             ips: ledger.map_or(&[][..], |ledger| &ledger.ips),
-            last: Vec::new(),
+            last: vec![None; ledger.map_or(0, |ledger| ledger.ips.len())],
             deciding: BTreeSet::new(),
             next: 0,
             swept_to: Nanos::MIN,
@@ -612,12 +612,9 @@ impl LateEventFinder<'_> {
             window.end().unix_timestamp_nanos(),
         );
         if start < self.swept_to {
-            self.last.clear();
+            self.last.fill(None);
             self.deciding.clear();
             self.next = 0;
-        }
-        if self.last.is_empty() {
-            self.last = vec![None; self.ips.len()];
         }
         while let Some(event) = self.log.get(self.next).filter(|e| e.at() < start) {
             if let Some(slot) = self.last.get_mut(event.ip as usize) {

@@ -106,6 +106,14 @@ pub struct WindowReport {
     pub changed: bool,
 }
 
+impl WindowReport {
+    /// The anomalies stored with the window: the ledger's and the skipped
+    /// rows of the events source.
+    pub fn anomaly_count(&self) -> u64 {
+        self.anomalies.len() as u64 + self.skipped_events
+    }
+}
+
 /// The sums of a run of windows.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -120,8 +128,7 @@ pub struct CollectSummary {
     pub bytes_received: u64,
     /// HTTP requests sent.
     pub requests: u64,
-    /// Anomalies reported: the ledger's and the skipped rows of the events
-    /// source ([`WindowReport::skipped_events`]).
+    /// Anomalies reported ([`WindowReport::anomaly_count`]).
     pub anomalies: u64,
     /// The checkpoint after the last window, when one was committed.
     pub checkpoint: Option<OffsetDateTime>,
@@ -134,7 +141,7 @@ impl CollectSummary {
         self.bytes_sent = self.bytes_sent.saturating_add(report.bytes_sent);
         self.bytes_received = self.bytes_received.saturating_add(report.bytes_received);
         self.requests += report.requests;
-        self.anomalies += report.anomalies.len() as u64 + report.skipped_events;
+        self.anomalies += report.anomaly_count();
         self.checkpoint = Some(report.window.end());
     }
 }

@@ -38,7 +38,8 @@ fn longest_prefix_wins() {
 }
 
 /// A prefix written as IPv4-mapped IPv6 is the IPv4 prefix (addresses are
-/// canonical, DESIGN §4); one shorter than /96 would reach past IPv4.
+/// canonical, DESIGN §4); one shorter than /96 would reach past IPv4 and is
+/// refused (its `ffff` bits lie past the prefix).
 #[test]
 fn ipv4_mapped_prefixes_are_ipv4_prefixes() {
     let zones = ZoneMap::parse("::ffff:192.0.2.0/120,MAPPED\n").expect("valid");
