@@ -148,13 +148,38 @@ pub enum Error {
     Runtime(#[source] io::Error),
 }
 
-/// Shortens a user-supplied value for an error message.
+/// Shortens a user-supplied value for an error message that quotes it:
+/// at most 80 characters, then `…`; control characters, `"` and `\` are
+/// escaped as Rust writes them (`\n`, `\"`), so the message stays one line
+/// whatever the value holds.
 pub(crate) fn shorten(value: &str) -> String {
     const MAX_CHARS: usize = 80;
     let mut chars = value.chars();
-    let mut out: String = chars.by_ref().take(MAX_CHARS).collect();
+    let mut out = String::with_capacity(value.len().min(4 * MAX_CHARS));
+    for c in chars.by_ref().take(MAX_CHARS) {
+        if c.is_control() || c == '"' || c == '\\' {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
     if chars.next().is_some() {
         out.push('…');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shorten;
+
+    #[test]
+    fn a_shortened_value_is_one_line_and_at_most_80_characters() {
+        assert_eq!(shorten("\nxt"), "\\nxt");
+        assert_eq!(shorten("a\"b\\c\td\r"), "a\\\"b\\\\c\\td\\r");
+        assert_eq!(shorten("zone é"), "zone é");
+        let long = "x".repeat(81);
+        assert_eq!(shorten(&long), format!("{}…", "x".repeat(80)));
+        assert_eq!(shorten(&"x".repeat(80)), "x".repeat(80));
+    }
 }

@@ -412,7 +412,7 @@ mod tests {
             ),
             (
                 "2026-11-01T10:00:00Z,10.0.0.1,10.0.0.2,a\"b,B,5",
-                "line 7: field \"sourcezone\": invalid zone name \"a\"b\"",
+                "line 7: field \"sourcezone\": invalid zone name \"a\\\"b\"",
             ),
             (
                 "2026-11-01T10:00:00Z,10.0.0.1,10.0.0.2,A,x y,5",
