@@ -12,7 +12,7 @@ use usage_store::{
 use crate::cli::{CollectArgs, DbArgs};
 use crate::commands::{check_billing, check_zone_known, note_floored, runtime};
 use crate::error::CliError;
-use crate::events_source::{EventsSource, server_of};
+use crate::events_source::{EventsSource, on_one_server};
 use crate::progress::Progress;
 use crate::units::{check_monitor_url, format_time};
 
@@ -130,7 +130,7 @@ pub(crate) fn check_posting_store(
 ) -> Result<(), CliError> {
     let reason = if target.engine() != usage_store::Engine::MySql {
         "--db must be a mysql:// database on CloudStack's server"
-    } else if source.is_cloudstack() && server_of(db) != server_of(source.text) {
+    } else if source.is_cloudstack() && !on_one_server(db, source.text) {
         "--db must be on the same MySQL server as --events (CloudStack's database): one \
          transaction must cover both"
     } else {

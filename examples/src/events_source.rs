@@ -218,9 +218,9 @@ impl EventsSource<'_> {
     }
 }
 
-/// `host:port` of a `mysql://` or `postgres://` URL, for telling whether two
-/// databases are on one server.
-pub(crate) fn server_of(url: &str) -> Option<(String, u16)> {
+/// `host:port` of a `mysql://` or `postgres://` URL (the port defaulting to
+/// 3306 or 5432), or `None` when `url` has no host.
+fn server_of(url: &str) -> Option<(String, u16)> {
     let parsed = url::Url::parse(url).ok()?;
     let default = if parsed.scheme() == "postgres" {
         5432
@@ -231,4 +231,68 @@ pub(crate) fn server_of(url: &str) -> Option<(String, u16)> {
         parsed.host_str()?.to_ascii_lowercase(),
         parsed.port().unwrap_or(default),
     ))
+}
+
+/// Whether two `mysql://` or `postgres://` URLs name one database server:
+/// the same host and port as written, or — when both names resolve — the
+/// same port and a socket address in common (`localhost` and `127.0.0.1`
+/// are one server). A name that does not resolve is compared as written.
+pub(crate) fn on_one_server(a: &str, b: &str) -> bool {
+    let (Some(a), Some(b)) = (server_of(a), server_of(b)) else {
+        return false;
+    };
+    if a == b {
+        return true;
+    }
+    if a.1 != b.1 {
+        return false;
+    }
+    let resolve = |(host, port): &(String, u16)| -> Vec<std::net::SocketAddr> {
+        // `url` keeps an IPv6 literal's brackets, which resolution does not take.
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        std::net::ToSocketAddrs::to_socket_addrs(&(host, *port))
+            .map(Iterator::collect)
+            .unwrap_or_default()
+    };
+    let a = resolve(&a);
+    resolve(&b).iter().any(|address| a.contains(address))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::on_one_server;
+
+    #[test]
+    fn one_server_by_name_or_by_address() {
+        let same = [
+            (
+                "mysql://a@127.0.0.1/cloud",
+                "mysql://b@127.0.0.1:3306/usage",
+            ),
+            ("mysql://a@LOCALHOST/cloud", "mysql://b@localhost/usage"),
+            ("mysql://a@localhost/cloud", "mysql://b@127.0.0.1/usage"),
+            ("mysql://a@[::1]:3307/cloud", "mysql://b@[::1]:3307/usage"),
+        ];
+        for (a, b) in same {
+            assert!(on_one_server(a, b), "{a} {b}");
+            assert!(on_one_server(b, a), "{b} {a}");
+        }
+        let different = [
+            (
+                "mysql://a@127.0.0.1/cloud",
+                "mysql://b@127.0.0.1:3307/usage",
+            ),
+            (
+                "mysql://a@localhost/cloud",
+                "mysql://b@localhost:3307/usage",
+            ),
+            ("mysql://a@127.0.0.1/cloud", "mysql://b@127.0.0.2/usage"),
+            ("mysql://a@127.0.0.1/cloud", "usage.sqlite"),
+            ("mysql://a@db.invalid/cloud", "mysql://b@127.0.0.1/usage"),
+        ];
+        for (a, b) in different {
+            assert!(!on_one_server(a, b), "{a} {b}");
+            assert!(!on_one_server(b, a), "{b} {a}");
+        }
+    }
 }

@@ -435,6 +435,18 @@ fn a_store_on_another_server_is_refused_before_any_request() {
     assert_eq!(emulator.requests_served(), 0);
     assert!(!scratch.path("usage.sqlite").exists());
     assert_eq!(cloud.statistics_with_ids(), statistics);
+
+    // Another name of CloudStack's server is that server: `localhost` for
+    // the store while the events say 127.0.0.1 is accepted, and posts.
+    let store = Engine::MySql.fresh();
+    let by_name = store.target().replace("@127.0.0.1", "@localhost");
+    assert_ne!(by_name, store.target());
+    let output = collect(&cloud, &url, &by_name, &["--cloudstack-host-id", HOST_ID]);
+    assert_success(&output);
+    assert!(emulator.requests_served() > 0);
+    let want = owed(&usage_events(), &flows(), &["EXTERNAL"]);
+    assert_eq!(cloud.posted(HOST_ID), want);
+    assert_eq!(billed(store.target()), want);
 }
 
 #[test]
