@@ -120,7 +120,7 @@ fn main() {
     let summary = decode_all(datagrams);
     assert_eq!(summary.datagrams, datagrams.len() as u64);
     assert_eq!(summary.flow_samples_billed, fixture.flow_samples);
-    assert_eq!(summary.bytes_billed, fixture.bytes);
+    assert_eq!(summary.bytes_billed, u128::from(fixture.bytes));
     assert_eq!(summary.counter_samples, fixture.counter_samples);
     assert_eq!(
         summary.malformed + summary.no_ip_packet + summary.zero_sampling_rate,

@@ -231,9 +231,12 @@ fn emulator_run(fixture: &Fixture, rate: u64, duration: Duration) -> IngestRun {
     );
     assert_eq!(counts.receive_errors, 0);
     let expected = expected(fixture, sent);
-    assert_eq!(decoded.bytes_billed, expected.values().sum::<u64>());
+    assert_eq!(
+        decoded.bytes_billed,
+        u128::from(expected.values().sum::<u64>())
+    );
     let served = emulator.served_history().expect("a snapshot");
-    assert_eq!(served.total_bytes(), decoded.bytes_billed);
+    assert_eq!(u128::from(served.total_bytes()), decoded.bytes_billed);
     let start = Grid::MINUTELY.floor(began).expect("a time");
     let end = Grid::MINUTELY
         .floor(OffsetDateTime::now_utc())

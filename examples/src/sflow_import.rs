@@ -6,7 +6,9 @@ use std::io::BufReader;
 use std::num::NonZeroU32;
 use std::path::Path;
 
-use sflow::{CaptureReader, DecodeSummary, Decoded, FlowAggregator, ZoneMap, ZoneName};
+use sflow::{
+    CaptureCounts, CaptureReader, DecodeSummary, Decoded, FlowAggregator, ZoneMap, ZoneName,
+};
 
 use crate::cli::SflowImportArgs;
 use crate::commands::write_stdout;
@@ -19,9 +21,11 @@ use crate::units::format_time;
 /// # Errors
 ///
 /// [`CliError::BadValue`] or [`CliError::OpenInput`] for a bad zones file or
-/// default zone (exit 2, nothing written); [`CliError::Captures`] when a
-/// file could not be read as a capture (the flows of the others are still
-/// written); [`CliError::Stdout`].
+/// default zone, and [`CliError::BadValue`] for a per-bucket byte sum past
+/// 2^64 − 1 (DESIGN §6: never capped), naming the capture, the packet, the
+/// bucket and the addresses (exit 2, nothing written);
+/// [`CliError::Captures`] when a file could not be read as a capture (the
+/// flows of the others are still written); [`CliError::Stdout`].
 pub(crate) fn run(args: &SflowImportArgs) -> Result<(), CliError> {
     let zones = zone_map(args.zones.as_deref(), &args.default_zone)?;
     // The emulator's rule: buckets that divide a day, so that they tile
@@ -32,11 +36,22 @@ pub(crate) fn run(args: &SflowImportArgs) -> Result<(), CliError> {
         .ok_or_else(|| CliError::BadValue("--granularity must be positive".to_owned()))?;
     let mut aggregator = FlowAggregator::new(granularity, zones);
     let mut summary = DecodeSummary::default();
+    let mut packets = CaptureCounts::default();
     let mut unreadable = Vec::new();
     for path in &args.pcap {
-        if let Err(reason) = import(path, args.port, &mut aggregator, &mut summary) {
-            eprintln!("error: capture {}: {reason}", path.display());
-            unreadable.push(path.display().to_string());
+        let mut capture = Capture {
+            path,
+            aggregator: &mut aggregator,
+            summary: &mut summary,
+            packets: &mut packets,
+        };
+        match capture.import(args.port) {
+            Ok(()) => {}
+            Err(Failure::Unreadable(reason)) => {
+                eprintln!("error: capture {}: {reason}", path.display());
+                unreadable.push(path.display().to_string());
+            }
+            Err(Failure::Overflow(message)) => return Err(CliError::BadValue(message)),
         }
     }
     let mut csv = String::from("time,ipsource,ipdestination,sourcezone,destinationzone,bytes\n");
@@ -60,11 +75,14 @@ pub(crate) fn run(args: &SflowImportArgs) -> Result<(), CliError> {
         + summary.discarded_packet_samples
         + summary.unknown_samples;
     eprintln!(
-        "sflow-import: {} file(s), {} datagram(s), {} flow sample(s) billed ({} bytes), \
-         {skipped} sample(s) skipped ({} counter, {} discarded-packet, {} without an IP packet, \
-         {} with sampling rate 0, {} of unknown format), {} malformed datagram(s), \
-         {} of another version, {} flow row(s) written",
+        "sflow-import: {} file(s), {} packet(s), {} datagram(s), {} flow sample(s) billed \
+         ({} bytes), {skipped} sample(s) skipped ({} counter, {} discarded-packet, \
+         {} without an IP packet, {} with sampling rate 0, {} of unknown format), \
+         {} malformed datagram(s), {} of another version, {} packet(s) not read as a datagram \
+         ({} IP fragment(s), {} truncated, {} with a bad timestamp, {} of an unsupported \
+         link type, {} without a timestamp), {} flow row(s) written",
         args.pcap.len(),
+        packets.packets,
         summary.datagrams,
         summary.flow_samples_billed,
         summary.bytes_billed,
@@ -75,6 +93,12 @@ pub(crate) fn run(args: &SflowImportArgs) -> Result<(), CliError> {
         summary.unknown_samples,
         summary.malformed,
         summary.other_versions,
+        packets.port_packets_skipped() + packets.unsupported_link_type + packets.no_timestamp,
+        packets.ip_fragments,
+        packets.truncated,
+        packets.bad_timestamp,
+        packets.unsupported_link_type,
+        packets.no_timestamp,
         aggregator.len()
     );
     if unreadable.is_empty() {
@@ -84,37 +108,76 @@ pub(crate) fn run(args: &SflowImportArgs) -> Result<(), CliError> {
     }
 }
 
-/// Adds the datagrams of one capture; the reason it cannot be read as a
-/// capture, if so (what was read before stays added).
-fn import(
-    path: &Path,
-    port: u16,
-    aggregator: &mut FlowAggregator,
-    summary: &mut DecodeSummary,
-) -> Result<(), String> {
-    let file = File::open(path).map_err(|e| e.to_string())?;
-    let reader = CaptureReader::new(BufReader::new(file))
-        .map_err(|e| e.to_string())?
-        .port(port);
-    for (packet, captured) in reader.enumerate() {
-        let captured = captured.map_err(|e| e.to_string())?;
-        let outcome = sflow::decode(&captured.bytes);
-        summary.record(&outcome);
-        if let Err(error) = &outcome {
-            // Counted and skipped whole; named where it is (DESIGN §13).
+/// Why a capture's import stopped.
+enum Failure {
+    /// The file cannot be read as a capture: the import goes on with the
+    /// next file (what was read before stays added).
+    Unreadable(String),
+    /// A byte sum passed 2^64 − 1: the whole import fails.
+    Overflow(String),
+}
+
+/// One capture being added to the flows of all.
+struct Capture<'a> {
+    path: &'a Path,
+    aggregator: &'a mut FlowAggregator,
+    summary: &'a mut DecodeSummary,
+    packets: &'a mut CaptureCounts,
+}
+
+impl Capture<'_> {
+    /// Adds the capture's datagrams to `--port`, warning on stderr of each
+    /// malformed one by its packet number in the capture (as Wireshark
+    /// numbers frames) and of packets to the port that could not be read.
+    fn import(&mut self, port: u16) -> Result<(), Failure> {
+        let path = self.path.display();
+        let file = File::open(self.path).map_err(|e| Failure::Unreadable(e.to_string()))?;
+        let mut reader = CaptureReader::new(BufReader::new(file))
+            .map_err(|e| Failure::Unreadable(e.to_string()))?
+            .port(port);
+        let mut outcome = Ok(());
+        for captured in reader.by_ref() {
+            let captured = match captured {
+                Ok(captured) => captured,
+                Err(error) => {
+                    outcome = Err(Failure::Unreadable(error.to_string()));
+                    break;
+                }
+            };
+            let decoded = sflow::decode(&captured.bytes);
+            self.summary.record(&decoded);
+            match decoded {
+                Ok(Decoded::Datagram(datagram)) => self
+                    .aggregator
+                    .add_all(captured.timestamp, datagram.flows())
+                    .map_err(|e| {
+                        Failure::Overflow(format!(
+                            "capture {path}: packet {}: {e}",
+                            captured.packet
+                        ))
+                    })?,
+                Ok(_) => {}
+                // Counted and skipped whole; named where it is (DESIGN §13).
+                Err(error) => eprintln!(
+                    "warning: capture {path}: packet {}: sflow datagram skipped: {error}",
+                    captured.packet
+                ),
+            }
+        }
+        let counts = reader.counts();
+        if counts.port_packets_skipped() > 0 {
             eprintln!(
-                "warning: capture {}: sflow datagram {} skipped: {error}",
-                path.display(),
-                packet + 1
+                "warning: capture {path}: {} packet(s) not read as sflow datagrams: \
+                 {} IP fragment(s) (not reassembled), {} truncated, {} with a bad timestamp",
+                counts.port_packets_skipped(),
+                counts.ip_fragments,
+                counts.truncated,
+                counts.bad_timestamp
             );
         }
-        if let Ok(Decoded::Datagram(datagram)) = outcome {
-            aggregator
-                .add_all(captured.timestamp, datagram.flows())
-                .map_err(|e| e.to_string())?;
-        }
+        *self.packets += counts;
+        outcome
     }
-    Ok(())
 }
 
 /// The zone map of `--zones` (empty without it) with `--default-zone`.

@@ -9,9 +9,9 @@ use std::io::Read;
 use std::net::IpAddr;
 
 use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice};
-use pcap_parser::pcapng::Block;
+use pcap_parser::pcapng::{Block, PcapNGOption};
 use pcap_parser::traits::PcapReaderIterator;
-use pcap_parser::{Linktype, PcapBlockOwned, PcapError, create_reader};
+use pcap_parser::{Linktype, OptionCode, PcapBlockOwned, PcapError, create_reader};
 use time::OffsetDateTime;
 
 use crate::Error;
@@ -29,6 +29,9 @@ const MAX_BUFFER: usize = 1 << 26;
 /// One sFlow datagram found in a capture.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CapturedDatagram {
+    /// The packet's 1-based number in the capture, counting every packet
+    /// record or block as Wireshark numbers frames.
+    pub packet: u64,
     /// When the packet was captured, UTC.
     pub timestamp: OffsetDateTime,
     /// The exporter: the source address of the UDP packet.
@@ -61,16 +64,68 @@ pub struct CaptureCounts {
     pub unsupported_link_type: u64,
     /// Packets skipped: pcapng simple packet blocks, which have no timestamp.
     pub no_timestamp: u64,
+    /// Packets skipped: UDP to the port, but with a timestamp that is out
+    /// of the supported range (years −9999 to 9999) or in a pcapng
+    /// interface's resolution finer than 10^-19 s or 2^-63 s.
+    pub bad_timestamp: u64,
+}
+
+impl CaptureCounts {
+    /// The packets to the port that were not yielded: IP fragments,
+    /// truncated, and with a bad timestamp. (Fragments are counted
+    /// whichever port they are for: only the first one names it.)
+    pub fn port_packets_skipped(&self) -> u64 {
+        self.ip_fragments
+            .saturating_add(self.truncated)
+            .saturating_add(self.bad_timestamp)
+    }
+}
+
+/// The counts of two captures (or of more, summed in turn); each
+/// saturates at `u64::MAX` rather than wrapping.
+impl std::ops::AddAssign for CaptureCounts {
+    fn add_assign(&mut self, other: CaptureCounts) {
+        let CaptureCounts {
+            packets,
+            datagrams,
+            not_udp_to_port,
+            ip_fragments,
+            truncated,
+            unsupported_link_type,
+            no_timestamp,
+            bad_timestamp,
+        } = other;
+        self.packets = self.packets.saturating_add(packets);
+        self.datagrams = self.datagrams.saturating_add(datagrams);
+        self.not_udp_to_port = self.not_udp_to_port.saturating_add(not_udp_to_port);
+        self.ip_fragments = self.ip_fragments.saturating_add(ip_fragments);
+        self.truncated = self.truncated.saturating_add(truncated);
+        self.unsupported_link_type = self
+            .unsupported_link_type
+            .saturating_add(unsupported_link_type);
+        self.no_timestamp = self.no_timestamp.saturating_add(no_timestamp);
+        self.bad_timestamp = self.bad_timestamp.saturating_add(bad_timestamp);
+    }
 }
 
 /// Link type and timestamp rule of one capture interface.
 #[derive(Clone, Copy, Debug)]
 struct Interface {
     linktype: Linktype,
-    /// Timestamp units per second.
-    resolution: u64,
+    /// Timestamp units per second; `None` for a pcapng `if_tsresol` that
+    /// does not fit 64 bits.
+    resolution: Option<u64>,
     /// Seconds added to every timestamp (pcapng `if_tsoffset`).
     offset_seconds: i64,
+}
+
+/// The interfaces of the current pcapng section, or the one of a pcap file.
+#[derive(Debug, Default)]
+struct Section {
+    interfaces: Vec<Interface>,
+    /// Whether a pcapng section is big-endian (its options are in its
+    /// byte order).
+    big_endian: bool,
 }
 
 /// Reads the sFlow datagrams (UDP payloads to a port) out of a pcap or
@@ -104,8 +159,7 @@ struct Interface {
 pub struct CaptureReader<'r> {
     reader: Box<dyn PcapReaderIterator + Send + 'r>,
     port: u16,
-    /// Interfaces of the current pcapng section, or the one of a pcap file.
-    interfaces: Vec<Interface>,
+    section: Section,
     counts: CaptureCounts,
     done: bool,
 }
@@ -114,7 +168,7 @@ impl std::fmt::Debug for CaptureReader<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CaptureReader")
             .field("port", &self.port)
-            .field("interfaces", &self.interfaces)
+            .field("section", &self.section)
             .field("counts", &self.counts)
             .field("done", &self.done)
             .finish_non_exhaustive()
@@ -136,7 +190,7 @@ impl<'r> CaptureReader<'r> {
         Ok(CaptureReader {
             reader,
             port: SFLOW_PORT,
-            interfaces: Vec::new(),
+            section: Section::default(),
             counts: CaptureCounts::default(),
             done: false,
         })
@@ -171,7 +225,7 @@ impl Iterator for CaptureReader<'_> {
         while !self.done {
             match self.reader.next() {
                 Ok((length, block)) => {
-                    let found = on_block(block, self.port, &mut self.interfaces, &mut self.counts);
+                    let found = on_block(block, self.port, &mut self.section, &mut self.counts);
                     self.reader.consume(length);
                     match found {
                         Ok(Some(datagram)) => return Some(Ok(datagram)),
@@ -230,19 +284,20 @@ impl Iterator for CaptureReader<'_> {
 fn on_block(
     block: PcapBlockOwned<'_>,
     port: u16,
-    interfaces: &mut Vec<Interface>,
+    section: &mut Section,
     counts: &mut CaptureCounts,
 ) -> Result<Option<CapturedDatagram>, Error> {
+    let interfaces = &mut section.interfaces;
     let (interface, ticks, data, truncated) = match block {
         PcapBlockOwned::LegacyHeader(header) => {
             interfaces.clear();
             interfaces.push(Interface {
                 linktype: header.network,
-                resolution: if header.is_nanosecond_precision() {
+                resolution: Some(if header.is_nanosecond_precision() {
                     1_000_000_000
                 } else {
                     1_000_000
-                },
+                }),
                 offset_seconds: 0,
             });
             return Ok(None);
@@ -254,21 +309,24 @@ fn on_block(
                 return Ok(None);
             };
             // Seconds and a fraction in the header's resolution.
-            let ticks = u128::from(packet.ts_sec) * u128::from(interface.resolution)
+            let ticks = u128::from(packet.ts_sec) * u128::from(interface.resolution.unwrap_or(1))
                 + u128::from(packet.ts_usec);
             let truncated = packet.caplen < packet.origlen;
             (interface, ticks, packet.data, truncated)
         }
-        PcapBlockOwned::NG(Block::SectionHeader(_)) => {
+        PcapBlockOwned::NG(Block::SectionHeader(header)) => {
             interfaces.clear();
+            section.big_endian = header.big_endian();
             return Ok(None);
         }
         PcapBlockOwned::NG(Block::InterfaceDescription(description)) => {
+            // Read here rather than by `pcap-parser` 0.17's accessors, which
+            // refuse every base-2 resolution and read the offset as
+            // little-endian in either byte order.
             interfaces.push(Interface {
                 linktype: description.linktype,
-                // An invalid resolution leaves the default, microseconds.
-                resolution: description.ts_resolution().unwrap_or(1_000_000),
-                offset_seconds: description.ts_offset(),
+                resolution: resolution_of(description.if_tsresol),
+                offset_seconds: offset_of(&description.options, section.big_endian),
             });
             return Ok(None);
         }
@@ -331,11 +389,13 @@ fn on_block(
         counts.truncated += 1;
         return Ok(None);
     }
-    let timestamp = timestamp_of(ticks, interface).ok_or(Error::TimestampOutOfRange {
-        packet: counts.packets,
-    })?;
+    let Some(timestamp) = timestamp_of(ticks, interface) else {
+        counts.bad_timestamp += 1;
+        return Ok(None);
+    };
     counts.datagrams += 1;
     Ok(Some(CapturedDatagram {
+        packet: counts.packets,
         timestamp,
         exporter,
         bytes: udp.payload().to_vec(),
@@ -365,10 +425,40 @@ fn slice_packet(linktype: Linktype, data: &[u8]) -> Option<LaxSlicedPacket<'_>> 
     }
 }
 
+/// Units per second of a pcapng interface's `if_tsresol` (6, microseconds,
+/// when the option is absent): with the most significant bit clear, units
+/// of 10^-v s, set, 2^-(v & 0x7f) s (pcapng, draft-ietf-opsawg-pcapng
+/// §4.2). `None` when that does not fit 64 bits.
+fn resolution_of(if_tsresol: u8) -> Option<u64> {
+    let exponent = u32::from(if_tsresol & 0x7f);
+    if if_tsresol & 0x80 == 0 {
+        10u64.checked_pow(exponent)
+    } else {
+        2u64.checked_pow(exponent)
+    }
+}
+
+/// Seconds added to an interface's timestamps: its `if_tsoffset` option (a
+/// signed 64-bit integer in the section's byte order), 0 when absent.
+fn offset_of(options: &[PcapNGOption<'_>], big_endian: bool) -> i64 {
+    options
+        .iter()
+        .find(|option| option.code == OptionCode::IfTsoffset)
+        .and_then(|option| <[u8; 8]>::try_from(option.value.get(..8)?).ok())
+        .map_or(0, |bytes| {
+            if big_endian {
+                i64::from_be_bytes(bytes)
+            } else {
+                i64::from_le_bytes(bytes)
+            }
+        })
+}
+
 /// `ticks` timestamp units since the epoch (plus the interface's offset), as
-/// a UTC date-time; `None` out of range.
+/// a UTC date-time; `None` out of range or for an interface whose resolution
+/// does not fit.
 fn timestamp_of(ticks: u128, interface: Interface) -> Option<OffsetDateTime> {
-    let resolution = u128::from(interface.resolution.max(1));
+    let resolution = u128::from(interface.resolution?.max(1));
     let seconds = i128::try_from(ticks / resolution).ok()? + i128::from(interface.offset_seconds);
     let nanos = i128::try_from(ticks % resolution * 1_000_000_000 / resolution).ok()?;
     let total = seconds.checked_mul(1_000_000_000)?.checked_add(nanos)?;

@@ -53,13 +53,6 @@ pub enum Error {
         reason: String,
     },
 
-    /// A packet's timestamp does not fit the supported date range.
-    #[error("capture packet {packet}: timestamp out of range")]
-    TimestampOutOfRange {
-        /// 1-based packet number in the capture.
-        packet: u64,
-    },
-
     /// A zones-file line is not `cidr,zone`.
     #[error("zones line {line}: expected `cidr,zone`, found {text:?}")]
     ZoneLineShape {

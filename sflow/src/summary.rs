@@ -8,8 +8,8 @@ use crate::{Decoded, Error};
 /// and bytes billed, and everything skipped, by reason.
 ///
 /// Accumulate with [`DecodeSummary::record`] (one decode outcome) or `+=`
-/// (another summary). Every count saturates at `u64::MAX` rather than
-/// wrapping.
+/// (another summary). The byte sum is 128-bit, so no stream of datagrams
+/// can pass it; every count saturates at `u64::MAX` rather than wrapping.
 ///
 /// # Example
 ///
@@ -41,8 +41,10 @@ pub struct DecodeSummary {
     pub malformed: u64,
     /// Flow samples that gave a flow estimate.
     pub flow_samples_billed: u64,
-    /// Σ frame length × sampling rate over the billed flow samples, in bytes.
-    pub bytes_billed: u64,
+    /// Σ frame length × sampling rate over the billed flow samples, in bytes
+    /// (128-bit: each flow sample gives at most 2^64 − 1, and a capture may
+    /// hold more than one such).
+    pub bytes_billed: u128,
     /// Flow samples skipped: sampling rate 0.
     pub zero_sampling_rate: u64,
     /// Flow samples skipped: no IP packet.
@@ -66,7 +68,8 @@ impl DecodeSummary {
                 let bytes = datagram
                     .flows()
                     .iter()
-                    .fold(0u64, |sum, flow| sum.saturating_add(flow.bytes()));
+                    .map(|flow| u128::from(flow.bytes()))
+                    .sum();
                 *self += DecodeSummary {
                     datagrams: 1,
                     flow_samples_billed: samples.flow_samples_billed.into(),

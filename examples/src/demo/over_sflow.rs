@@ -277,7 +277,8 @@ impl DemoData {
 struct Tally {
     datagrams: u64,
     samples: u64,
-    bytes: u64,
+    /// As `sflow::DecodeSummary` sums them: 128-bit.
+    bytes: u128,
 }
 
 /// The encoded datagrams of each bucket, in order from the first.
@@ -350,7 +351,7 @@ impl Playlist {
             }
             tally.bytes = flows
                 .iter()
-                .fold(tally.bytes, |sum, flow| sum.saturating_add(flow.bytes));
+                .fold(tally.bytes, |sum, flow| sum + u128::from(flow.bytes));
             buckets.push(datagrams);
         }
         Ok(Playlist { buckets, tally })
@@ -678,7 +679,7 @@ mod tests {
                 tally.datagrams += 1;
                 for flow in decoded.flows() {
                     tally.samples += 1;
-                    tally.bytes += flow.bytes();
+                    tally.bytes += u128::from(flow.bytes());
                     *got.entry((index, flow.source, flow.destination))
                         .or_default() += flow.bytes();
                 }
@@ -686,7 +687,7 @@ mod tests {
         }
         assert_eq!(got, want);
         assert_eq!(tally, playlist.tally);
-        assert_eq!(tally.bytes, demo.stats.flow_bytes);
+        assert_eq!(tally.bytes, u128::from(demo.stats.flow_bytes));
         assert_eq!(tally.samples, played.flows.len() as u64);
     }
 

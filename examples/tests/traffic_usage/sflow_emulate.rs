@@ -355,11 +355,11 @@ fn captured_and_encoded_datagrams_are_answered_as_the_sflow_estimate() {
     }
     let stopped = stopped_line(&stderr);
     for (field, value) in [
-        ("datagrams", summary.datagrams),
-        ("flow_samples_billed", summary.flow_samples_billed),
+        ("datagrams", u128::from(summary.datagrams)),
+        ("flow_samples_billed", summary.flow_samples_billed.into()),
         ("bytes_billed", summary.bytes_billed),
-        ("counter_samples", summary.counter_samples),
-        ("malformed", summary.malformed),
+        ("counter_samples", summary.counter_samples.into()),
+        ("malformed", summary.malformed.into()),
     ] {
         assert!(
             stopped.contains(&format!(" {field}={value} ")),

@@ -127,7 +127,8 @@ fn every_shared_capture_sums_to_the_tshark_estimate() {
     let warning = warning.lines().next().unwrap_or("");
     assert!(
         warning.starts_with("warning: capture ")
-            && warning.contains(": sflow datagram 1 skipped: malformed sflow datagram at byte "),
+            && warning
+                .contains(": packet 1: sflow datagram skipped: malformed sflow datagram at byte "),
         "{warning}"
     );
 }
@@ -193,4 +194,130 @@ fn a_file_that_is_not_a_capture_exits_1_and_the_others_still_count() {
     );
     let (_, total) = totals(&String::from_utf8(output.stdout).unwrap());
     assert_eq!(total, 172);
+}
+
+/// A raw-IP (link type 101) pcap of UDP packets to port 6343 from
+/// 192.0.2.1, each `(seconds, payload, more fragments follow)`.
+fn raw_ip_pcap(packets: &[(u32, Vec<u8>, bool)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    for word in [0u32, 0, 65535, 101] {
+        out.extend_from_slice(&word.to_le_bytes());
+    }
+    for (seconds, payload, more_fragments) in packets {
+        let udp_len = 8 + payload.len() as u16;
+        let total = 20 + udp_len;
+        let mut packet = vec![0x45, 0];
+        packet.extend_from_slice(&total.to_be_bytes());
+        packet.extend_from_slice(&[0, 1, if *more_fragments { 0x20 } else { 0 }, 0]);
+        packet.extend_from_slice(&[64, 17, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2]);
+        packet.extend_from_slice(&40000u16.to_be_bytes());
+        packet.extend_from_slice(&6343u16.to_be_bytes());
+        packet.extend_from_slice(&udp_len.to_be_bytes());
+        packet.extend_from_slice(&[0, 0]);
+        packet.extend_from_slice(payload);
+        let len = packet.len() as u32;
+        for word in [*seconds, 0, len, len] {
+            out.extend_from_slice(&word.to_le_bytes());
+        }
+        out.extend_from_slice(&packet);
+    }
+    out
+}
+
+/// An sFlow datagram of `samples` flow samples from 10.7.0.1 to
+/// 10.7.0.2, each of `frame_length` bytes at `rate`.
+fn datagram(samples: usize, frame_length: u32, rate: u32) -> Vec<u8> {
+    let mut builder = sflow::DatagramBuilder::new("192.0.2.1".parse().unwrap());
+    for _ in 0..samples {
+        builder.flow_sample(
+            sflow::FlowSampleSpec::new(
+                "10.7.0.1".parse().unwrap(),
+                "10.7.0.2".parse().unwrap(),
+                frame_length,
+            )
+            .sampling_rate(rate),
+        );
+    }
+    builder.encode()
+}
+
+/// A per-bucket byte sum past 2^64 − 1 is an error naming the capture, the
+/// packet, the bucket and the addresses, and nothing is written (DESIGN §6:
+/// never capped); the same bytes in two buckets are written.
+#[test]
+fn a_byte_sum_past_64_bits_is_refused_and_nothing_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("big.pcap");
+    let max = datagram(1, u32::MAX, u32::MAX);
+    let write = |packets: &[(u32, Vec<u8>, bool)]| {
+        std::fs::write(&capture, raw_ip_pcap(packets)).unwrap();
+        import(&["--pcap", capture.to_str().unwrap()])
+    };
+    let output = write(&[
+        (1_767_225_600, max.clone(), false),
+        (1_767_225_900, max.clone(), false),
+    ]);
+    assert!(output.status.success());
+    let csv = String::from_utf8(output.stdout).unwrap();
+    let bytes: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.rsplit(',').next())
+        .collect();
+    let one = (u64::from(u32::MAX) * u64::from(u32::MAX)).to_string();
+    assert_eq!(bytes, [one.as_str(), one.as_str()], "{csv}");
+
+    let output = write(&[
+        (1_767_225_600, datagram(1, 100, 1), false),
+        (1_767_225_600, max.clone(), false),
+        (1_767_225_601, max.clone(), false),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("big.pcap: packet 3: ")
+            && stderr.contains("10.7.0.1")
+            && stderr.contains("10.7.0.2")
+            && stderr.contains("2026-01-01T00:00:00Z"),
+        "{stderr}"
+    );
+}
+
+/// A packet to the port that cannot be read as a datagram (an IP
+/// fragment, one cut by the snap length) is warned of and counted in the
+/// summary; the rest of the capture is read.
+#[test]
+fn fragments_are_warned_of_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("fragments.pcap");
+    std::fs::write(
+        &capture,
+        raw_ip_pcap(&[
+            (1_767_225_600, datagram(2, 1000, 10), true),
+            (1_767_225_601, datagram(1, 500, 2), false),
+        ]),
+    )
+    .unwrap();
+    let output = import(&["--pcap", capture.to_str().unwrap()]);
+    assert!(output.status.success());
+    let (_, total) = totals(&String::from_utf8(output.stdout).unwrap());
+    assert_eq!(total, 1000);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains(
+            "fragments.pcap: 1 packet(s) not read as sflow datagrams: 1 IP fragment(s) \
+             (not reassembled), 0 truncated, 0 with a bad timestamp"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("2 packet(s), 1 datagram(s)")
+            && stderr.contains("1 packet(s) not read as a datagram (1 IP fragment(s)"),
+        "{stderr}"
+    );
 }

@@ -201,3 +201,112 @@ fn unreadable_captures() {
     );
     assert!(reader.next().is_none());
 }
+
+/// pcapng timestamp resolutions in powers of two (`if_tsresol` with its
+/// most significant bit set) are read, not taken for microseconds; one that
+/// does not fit 64 bits, or a timestamp past the supported years, skips its
+/// packet (counted) and the capture goes on. Datagrams carry their packet
+/// numbers.
+#[test]
+fn base_2_resolutions_and_timestamps_out_of_range() {
+    // 2026-01-01T00:00:30Z.
+    const SECONDS: u64 = 1_767_225_630;
+    let capture = pcapng(
+        &[
+            (1, 0x80 | 20),
+            (1, 0x80 | 10),
+            (1, 0x80 | 64),
+            (1, 20),
+            (1, 0),
+        ],
+        &[
+            (
+                0,
+                SECONDS << 20 | 1 << 19,
+                udp_over_ethernet_v4(6343, &datagram(1)),
+            ),
+            (
+                1,
+                SECONDS << 10 | 1 << 8,
+                udp_over_ethernet_v4(6343, &datagram(2)),
+            ),
+            (2, SECONDS, udp_over_ethernet_v4(6343, &datagram(3))),
+            (3, SECONDS, udp_over_ethernet_v4(6343, &datagram(4))),
+            (4, u64::MAX, udp_over_ethernet_v4(6343, &datagram(5))),
+            (4, SECONDS + 60, udp_over_ethernet_v4(6343, &datagram(6))),
+        ],
+    );
+    let mut reader = CaptureReader::new(capture.as_slice()).expect("a pcapng capture");
+    let found: Vec<_> = reader.by_ref().map(|d| d.expect("readable")).collect();
+    let got: Vec<_> = found
+        .iter()
+        .map(|d| (d.packet, d.timestamp, d.bytes.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (1, datetime!(2026-01-01 00:00:30.5 UTC), datagram(1)),
+            (2, datetime!(2026-01-01 00:00:30.25 UTC), datagram(2)),
+            (6, datetime!(2026-01-01 00:01:30 UTC), datagram(6)),
+        ]
+    );
+    let counts = reader.counts();
+    assert_eq!((counts.packets, counts.datagrams), (6, 3));
+    assert_eq!(counts.bad_timestamp, 3);
+    assert_eq!(counts.port_packets_skipped(), 3);
+}
+
+/// A big-endian pcapng section: its interface's `if_tsoffset` is read in
+/// the section's byte order.
+#[test]
+fn a_big_endian_section_with_a_timestamp_offset() {
+    fn block(kind: u32, body: &[u8]) -> Vec<u8> {
+        let padded = body.len().div_ceil(4) * 4;
+        let total = (12 + padded) as u32;
+        let mut out = kind.to_be_bytes().to_vec();
+        out.extend_from_slice(&total.to_be_bytes());
+        out.extend_from_slice(body);
+        out.resize(8 + padded, 0);
+        out.extend_from_slice(&total.to_be_bytes());
+        out
+    }
+    let mut section = 0x1a2b_3c4du32.to_be_bytes().to_vec();
+    section.extend_from_slice(&1u16.to_be_bytes());
+    section.extend_from_slice(&0u16.to_be_bytes());
+    section.extend_from_slice(&(-1i64).to_be_bytes());
+    let mut capture = block(0x0a0d_0d0a, &section);
+    let mut interface = 1u16.to_be_bytes().to_vec();
+    interface.extend_from_slice(&0u16.to_be_bytes());
+    interface.extend_from_slice(&65535u32.to_be_bytes());
+    // if_tsoffset (code 14, length 8): 1,767,225,600 s, 2026-01-01.
+    interface.extend_from_slice(&14u16.to_be_bytes());
+    interface.extend_from_slice(&8u16.to_be_bytes());
+    interface.extend_from_slice(&1_767_225_600i64.to_be_bytes());
+    interface.extend_from_slice(&[0; 4]);
+    capture.extend(block(1, &interface));
+    let packet = udp_over_ethernet_v4(6343, &datagram(1));
+    // 90.000001 s after the offset, in microseconds.
+    let ticks: u64 = 90_000_001;
+    let mut body = Vec::new();
+    for word in [
+        0,
+        (ticks >> 32) as u32,
+        ticks as u32,
+        packet.len() as u32,
+        packet.len() as u32,
+    ] {
+        body.extend_from_slice(&word.to_be_bytes());
+    }
+    body.extend_from_slice(&packet);
+    capture.extend(block(6, &body));
+    let found: Vec<_> = CaptureReader::new(capture.as_slice())
+        .expect("a pcapng capture")
+        .map(|d| d.expect("readable"))
+        .collect();
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        found[0].timestamp,
+        datetime!(2026-01-01 00:01:30.000001 UTC)
+    );
+    assert_eq!(found[0].bytes, datagram(1));
+}

@@ -34,8 +34,8 @@ impl Totals {
             .or_default() += bytes;
     }
 
-    fn total(&self) -> u64 {
-        self.by_source.values().sum()
+    fn total(&self) -> u128 {
+        self.by_source.values().map(|&b| u128::from(b)).sum()
     }
 }
 
@@ -396,7 +396,7 @@ fn every_capture_matches_tshark() {
             decoded(datagrams_of_capture(name).iter().map(Vec::as_slice))
         };
         assert_eq!(got, want, "{name}");
-        assert_eq!(got.totals.total(), *total, "{name}");
+        assert_eq!(got.totals.total(), u128::from(*total), "{name}");
         checked += 1;
     }
     // 9 pcaps, 3 datagram files and their 3 wrapped pcaps.

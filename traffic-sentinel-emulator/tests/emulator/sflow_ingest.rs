@@ -197,7 +197,7 @@ async fn datagrams_over_udp_are_answered_to_the_client_and_to_cloudstack() {
         format!("{GUEST4},7500000,32000\n{GUEST6},7500000,0\n")
     );
     let served = emulator.served_history().unwrap();
-    assert_eq!(served.total_bytes(), decoded.bytes_billed);
+    assert_eq!(u128::from(served.total_bytes()), decoded.bytes_billed);
     let guest = ZoneFilter::any().include("GUEST");
     assert_eq!(
         served.bytes(ip(GUEST6), Side::Received, &guest, span.0, span.1),
