@@ -43,8 +43,10 @@ pub(crate) fn run(args: &RunArgs) -> Result<(), CliError> {
             None => None,
         };
         let mut config = config;
+        let mut first = true;
         let result = loop {
-            let pass = pass(&config, &metrics, args.accept_changed_settings);
+            let pass = pass(&config, &metrics, args.accept_changed_settings, first);
+            first = false;
             let failed = tokio::select! {
                 failed = pass => match failed {
                     Ok(failed) => failed,
@@ -142,14 +144,21 @@ async fn start_metrics(
 
 /// One pass over every zone; the number of zones that failed.
 ///
+/// A zone whose settings differ from those it was billed with (DESIGN
+/// §12) is refused: in the `first` pass, the one the collector was started
+/// for, the collector stops (exit 2); in a later pass, after the file was
+/// edited, that zone fails (logged, counted, retried next pass) and the
+/// others go on, so one edit does not stop every zone's billing.
+///
 /// # Errors
 ///
-/// A zone whose settings differ from those it was billed with (DESIGN
-/// §12) stops the collector: [`CliError::Store`] naming the setting.
+/// The first pass's refusal of changed settings: [`CliError::Store`] naming
+/// the setting.
 async fn pass(
     config: &RunConfig,
     metrics: &Metrics,
     accept_changed: bool,
+    first: bool,
 ) -> Result<usize, CliError> {
     let source = events_source(config);
     let zones: Vec<usage_model::ZoneId> = config.monitors.iter().map(|m| m.zone.clone()).collect();
@@ -181,7 +190,9 @@ async fn pass(
         let zone = &monitor.zone;
         match zone_pass(config, monitor, &loaded, &store, metrics, accept_changed).await {
             Ok(()) => {}
-            Err(error @ CliError::Store(usage_store::StoreError::SettingsChanged { .. })) => {
+            Err(error @ CliError::Store(usage_store::StoreError::SettingsChanged { .. }))
+                if first =>
+            {
                 store.close().await;
                 return Err(error);
             }

@@ -526,3 +526,77 @@ fn posting_to_cloudstack_without_its_server_is_refused_before_any_pass() {
         assert!(!dir.path().join("usage.sqlite").exists());
     }
 }
+
+/// A setting of a billed zone changed in the file while `run` runs (DESIGN
+/// §12): that zone is refused at each pass (logged, counted as a failure)
+/// and the other zones go on; the collector keeps running.
+#[test]
+fn a_setting_edited_while_running_refuses_that_zone_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let flows = [
+        "2026-11-01T01:00:00Z,192.0.2.7,198.51.100.1,,EXTERNAL,100",
+        "2026-11-01T01:00:00Z,192.0.2.8,198.51.100.1,,EXTERNAL,50",
+    ];
+    let ts = emulator(&flows);
+    std::fs::write(
+        dir.path().join("events.jsonl"),
+        [
+            event(1, "2026-11-01T00:00:00Z", "z1", "a", "192.0.2.7"),
+            event(2, "2026-11-01T00:00:00Z", "z2", "b", "192.0.2.8"),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let url = ts.url().to_string();
+    let config = config(dir.path(), "1s", "1h", &[("z1", url.clone()), ("z2", url)]);
+    let (mut child, addr) = run_with_metrics(&config, Stdio::piped());
+    let figure = |name: &str, zone: &str| -> Option<u64> {
+        scrape(&addr)
+            .lines()
+            .find(|l| l.starts_with(name) && l.contains(&format!("zone=\"{zone}\"")))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while figure("traffic_usage_windows_total{", "z1").unwrap_or(0) == 0
+        || figure("traffic_usage_windows_total{", "z2").unwrap_or(0) == 0
+    {
+        assert!(Instant::now() < deadline, "no window billed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // z1 on another grid from now on: refused, the collector goes on.
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        "granularity = \"1h\"",
+        "granularity = \"1m\"",
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    while figure("traffic_usage_collect_failures_total{", "z1").unwrap_or(0) < 2 {
+        assert!(Instant::now() < deadline, "z1 never refused");
+        assert!(child.try_wait().unwrap().is_none(), "the collector stopped");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        figure("traffic_usage_collect_failures_total{", "z2"),
+        Some(0)
+    );
+    terminate(&mut child);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(
+        stderr.contains("zone z1 was billed with granularity = \"3600\", not \"60\"")
+            && stderr.contains("retried next pass")
+            && !stderr
+                .lines()
+                .any(|l| l.contains("ERROR") && l.contains("zone z2")),
+        "{stderr}"
+    );
+    assert_eq!(
+        report(dir.path()),
+        "zone,account,bytes_sent,bytes_received\nz1,a,100,0\nz2,b,50,0\n"
+    );
+}
