@@ -170,24 +170,35 @@ impl Metrics {
     }
 
     /// Counts one committed window of the zone with the bytes it billed and
-    /// the anomalies stored with it.
+    /// the anomalies stored with it. A byte counter stops at 2^64 − 1
+    /// rather than wrapping (it is a gauge of progress, not the bill: the
+    /// store's sums are exact and `report` refuses one past 64 bits).
     pub(crate) fn window_committed(
         &self,
         zone: &ZoneId,
-        bytes_sent: u64,
-        bytes_received: u64,
+        bytes_sent: u128,
+        bytes_received: u128,
         anomalies: u64,
     ) {
         self.list_zone(zone);
         let labels = zone_labels(zone);
         self.windows.get_or_create(&labels).inc();
         self.anomalies.get_or_create(&labels).inc_by(anomalies);
-        self.bytes_billed
-            .get_or_create(&billed_labels(zone, Direction::Sent))
-            .inc_by(bytes_sent);
-        self.bytes_billed
-            .get_or_create(&billed_labels(zone, Direction::Received))
-            .inc_by(bytes_received);
+        for (direction, bytes) in [
+            (Direction::Sent, bytes_sent),
+            (Direction::Received, bytes_received),
+        ] {
+            let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
+            let counter = self
+                .bytes_billed
+                .get_or_create(&billed_labels(zone, direction));
+            // Saturating: `inc_by` wraps.
+            let _ = counter.inner().fetch_update(
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+                |total| Some(total.saturating_add(bytes)),
+            );
+        }
     }
 
     /// Counts `late-event` anomalies stored for the zone's billed windows

@@ -27,8 +27,8 @@ pub(crate) struct WindowSummary {
     pub(crate) window: usage_model::CollectionWindow,
     pub(crate) ips: u64,
     pub(crate) requests: u64,
-    pub(crate) bytes_sent: u64,
-    pub(crate) bytes_received: u64,
+    pub(crate) bytes_sent: u128,
+    pub(crate) bytes_received: u128,
     pub(crate) records: u64,
     pub(crate) anomalies: u64,
 }

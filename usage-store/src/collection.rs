@@ -91,10 +91,11 @@ pub struct WindowReport {
     pub requests: u64,
     /// Records stored.
     pub records: u64,
-    /// Bytes sent over the window's records.
-    pub bytes_sent: u64,
-    /// Bytes received over the window's records.
-    pub bytes_received: u64,
+    /// Bytes sent over the window's records (128-bit: a sum over many
+    /// records may pass 2^64 − 1, and is never capped).
+    pub bytes_sent: u128,
+    /// Bytes received over the window's records (128-bit, as `bytes_sent`).
+    pub bytes_received: u128,
     /// The ledger's anomalies whose event lies in the window.
     pub anomalies: Vec<Anomaly>,
     /// Rows of the events source skipped in the window (DESIGN §11: a
@@ -122,10 +123,10 @@ pub struct CollectSummary {
     pub windows: u64,
     /// Records stored.
     pub records: u64,
-    /// Bytes sent over the records.
-    pub bytes_sent: u64,
-    /// Bytes received over the records.
-    pub bytes_received: u64,
+    /// Bytes sent over the records (128-bit, never capped).
+    pub bytes_sent: u128,
+    /// Bytes received over the records (128-bit, never capped).
+    pub bytes_received: u128,
     /// HTTP requests sent.
     pub requests: u64,
     /// Anomalies reported ([`WindowReport::anomaly_count`]).
@@ -138,8 +139,8 @@ impl CollectSummary {
     fn add(&mut self, report: &WindowReport) {
         self.windows += 1;
         self.records += report.records;
-        self.bytes_sent = self.bytes_sent.saturating_add(report.bytes_sent);
-        self.bytes_received = self.bytes_received.saturating_add(report.bytes_received);
+        self.bytes_sent += report.bytes_sent;
+        self.bytes_received += report.bytes_received;
         self.requests += report.requests;
         self.anomalies += report.anomaly_count();
         self.checkpoint = Some(report.window.end());
@@ -639,10 +640,10 @@ fn window_report(
     let (sent, received) = outcome
         .records
         .iter()
-        .fold((0_u64, 0_u64), |(s, r), record| {
+        .fold((0_u128, 0_u128), |(s, r), record| {
             (
-                s.saturating_add(record.bytes_sent),
-                r.saturating_add(record.bytes_received),
+                s + u128::from(record.bytes_sent),
+                r + u128::from(record.bytes_received),
             )
         });
     WindowReport {
@@ -685,4 +686,39 @@ fn show(at: OffsetDateTime) -> String {
                 .ok()
         })
         .unwrap_or_else(|| at.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+    use usage_model::CollectionWindow;
+
+    use super::{CollectSummary, WindowReport};
+
+    /// DESIGN §6: sums that pass 64 bits are never capped.
+    #[test]
+    fn a_summary_of_windows_past_64_bits_is_exact() {
+        let window = |hour: u8| {
+            let start = datetime!(2026-11-01 00:00 UTC) + time::Duration::hours(hour.into());
+            CollectionWindow::new(start, start + time::Duration::HOUR).expect("a window")
+        };
+        let mut summary = CollectSummary::default();
+        for hour in 0..3 {
+            summary.add(&WindowReport {
+                window: window(hour),
+                ips: 1,
+                requests: 1,
+                records: 1,
+                bytes_sent: u128::from(u64::MAX),
+                bytes_received: 1,
+                anomalies: Vec::new(),
+                skipped_events: 0,
+                changed: true,
+            });
+        }
+        assert_eq!(summary.bytes_sent, 3 * u128::from(u64::MAX));
+        assert_eq!(summary.bytes_received, 3);
+        assert_eq!(summary.windows, 3);
+        assert_eq!(summary.checkpoint, Some(datetime!(2026-11-01 03:00 UTC)));
+    }
 }

@@ -84,7 +84,7 @@ fn encoding_holds_exactly_the_expected_samples() {
     let (one, odd, late) = (zone("zone-1"), zone("we\"ird\\zone"), zone("zone-late"));
     let metrics = Metrics::new([&one, &odd]);
     // Above 2^53: an f64 would round this to 9007199254740992.
-    let big = (1u64 << 53) + 1;
+    let big = (1u128 << 53) + 1;
     metrics.window_committed(&one, big, 10, 2);
     metrics.window_committed(&one, 5, 20, 0);
     // Late events found in windows billed before: anomalies, no window.
@@ -93,7 +93,9 @@ fn encoding_holds_exactly_the_expected_samples() {
     metrics.set_checkpoint(&one, datetime!(2026-11-01 03:00 +01:00));
     metrics.collect_failed(&odd);
     metrics.collect_failed(&odd);
-    metrics.window_committed(&late, 0, u64::MAX, 1);
+    metrics.window_committed(&late, 0, u128::from(u64::MAX), 1);
+    // A byte counter stops at 2^64 - 1 rather than wrapping.
+    metrics.window_committed(&late, 0, 5, 0);
 
     let (samples, types) = parse_exposition(&metrics.encode());
     let expected: BTreeSet<Sample> = [
@@ -109,7 +111,7 @@ fn encoding_holds_exactly_the_expected_samples() {
             &[("zone", "we\"ird\\zone")],
             "0",
         ),
-        sample("traffic_usage_windows_total", &[("zone", "zone-late")], "1"),
+        sample("traffic_usage_windows_total", &[("zone", "zone-late")], "2"),
         sample(
             "traffic_usage_bytes_billed_total",
             &[("zone", "zone-1"), ("direction", "sent")],
