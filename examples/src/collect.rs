@@ -4,7 +4,7 @@
 use time::OffsetDateTime;
 use traffic_sentinel_client::{MonitorConfig, TrafficSentinelClient};
 use usage_correlator::Schedule;
-use usage_model::{TrafficAnswer, TrafficQuery};
+use usage_model::{TrafficAnswer, TrafficQuery, ZoneId};
 use usage_store::{
     CloudStackPosting, Collection, OpenMode, Store, StoreTarget, TrafficSource, WindowReport,
 };
@@ -117,18 +117,28 @@ pub(crate) enum PostingOrigin {
 /// must be a `mysql://` database on the server of CloudStack's database, so
 /// that one transaction covers both. This holds whether the host id was
 /// given or is the registered monitor's (the default of DESIGN §11), and is
-/// checked before any request.
+/// checked before any request; so is the zone, which must be CloudStack's
+/// numeric zone id (`data_center_id`).
 ///
 /// # Errors
 ///
 /// [`CliError::BadValue`] (exit 2) naming what to change.
 pub(crate) fn check_posting_store(
     origin: PostingOrigin,
+    zone: &ZoneId,
     target: &StoreTarget,
     db: &str,
     source: &EventsSource<'_>,
 ) -> Result<(), CliError> {
-    let reason = if target.engine() != usage_store::Engine::MySql {
+    let zone_id = zone.as_str();
+    let not_zone_id;
+    let reason = if zone_id.is_empty()
+        || !zone_id.bytes().all(|b| b.is_ascii_digit())
+        || zone_id.parse::<u64>().is_err()
+    {
+        not_zone_id = format!("the zone must be CloudStack's numeric zone id, not {zone_id:?}");
+        not_zone_id.as_str()
+    } else if target.engine() != usage_store::Engine::MySql {
         "--db must be a mysql:// database on CloudStack's server"
     } else if source.is_cloudstack() && !on_one_server(db, source.text) {
         "--db must be on the same MySQL server as --events (CloudStack's database): one \
@@ -161,11 +171,12 @@ pub(crate) fn check_posting_store(
 pub(crate) fn cloudstack_posting(
     host_id: u64,
     origin: PostingOrigin,
+    zone: &ZoneId,
     target: &StoreTarget,
     db: &str,
     source: &EventsSource<'_>,
 ) -> Result<CloudStackPosting, CliError> {
-    check_posting_store(origin, target, db, source)?;
+    check_posting_store(origin, zone, target, db, source)?;
     let cloud_database = if source.is_cloudstack() {
         source
             .cloudstack_target()?
@@ -256,7 +267,9 @@ pub(crate) fn collect(args: &CollectArgs) -> Result<(), CliError> {
         (None, Some(monitor)) => Some((monitor.host_id, PostingOrigin::Registration)),
         (None, None) => None,
     }
-    .map(|(host_id, origin)| cloudstack_posting(host_id, origin, &target, &args.db.db, &source))
+    .map(|(host_id, origin)| {
+        cloudstack_posting(host_id, origin, &args.zone, &target, &args.db.db, &source)
+    })
     .transpose()?;
     let loaded = source.ledger(
         &args.billing.exclude_accounts,

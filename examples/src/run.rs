@@ -117,7 +117,7 @@ fn check_postings(config: &RunConfig) -> Result<(), CliError> {
             (None, MonitorSource::Url(_)) => continue,
         };
         let target = StoreTarget::parse(&config.db)?;
-        check_posting_store(origin, &target, &config.db, &source)
+        check_posting_store(origin, &monitor.zone, &target, &config.db, &source)
             .map_err(|error| CliError::BadValue(format!("zone {}: {error}", monitor.zone)))?;
     }
     Ok(())
@@ -310,6 +310,7 @@ async fn zone_pass(
         Some(host_id) => cloudstack_posting(
             host_id,
             origin,
+            zone,
             &StoreTarget::parse(&config.db)?,
             &config.db,
             &events_source(config),

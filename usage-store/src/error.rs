@@ -81,7 +81,8 @@ pub enum StoreError {
         source: Box<StoreError>,
     },
     /// A store target that is neither a path nor a valid `postgres://` or
-    /// `mysql://` URL, or a password given twice or to a SQLite target.
+    /// `mysql://` URL, a password given twice or to a SQLite target, or a
+    /// SQLite path in a directory that does not exist.
     #[error("invalid store target {target}: {reason}")]
     InvalidTarget {
         /// The target as given, with any password replaced by `***`.

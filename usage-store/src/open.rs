@@ -41,6 +41,26 @@ pub(crate) async fn connect(target: &StoreTarget, mode: OpenMode) -> Result<AnyP
         }
         None => target.connect_url(None, "")?,
     };
+    let open_error = |error: sqlx::Error| {
+        let mut reason = error.to_string();
+        if let Some(password) = target.password().filter(|p| !p.is_empty()) {
+            reason = reason.replace(password, "***");
+        }
+        StoreError::Open {
+            target: target.to_string(),
+            reason,
+        }
+    };
+    if target.path().is_none() {
+        // One connection first: the pool retries a refused connection until
+        // its timeout and then reports only the timeout, where this says at
+        // once why (refused, unknown host, access denied).
+        let probe = tokio::time::timeout(BUSY_TIMEOUT * 2, AnyConnection::connect(&url))
+            .await
+            .map_err(|_| open_error(sqlx::Error::PoolTimedOut))?
+            .map_err(open_error)?;
+        let _ = probe.close().await;
+    }
     let read_only = mode == OpenMode::ReadOnly;
     AnyPoolOptions::new()
         .max_connections(4)
@@ -48,16 +68,7 @@ pub(crate) async fn connect(target: &StoreTarget, mode: OpenMode) -> Result<AnyP
         .after_connect(move |conn, _| Box::pin(set_up_connection(conn, engine, read_only)))
         .connect(&url)
         .await
-        .map_err(|error| {
-            let mut reason = error.to_string();
-            if let Some(password) = target.password().filter(|p| !p.is_empty()) {
-                reason = reason.replace(password, "***");
-            }
-            StoreError::Open {
-                target: target.to_string(),
-                reason,
-            }
-        })
+        .map_err(open_error)
 }
 
 /// Per-connection settings: SQLite's busy timeout; MySQL's strict mode and
@@ -110,8 +121,18 @@ fn sqlite_path(target: &StoreTarget, path: &Path, mode: OpenMode) -> Result<Path
                 .parent()
                 .filter(|parent| !parent.as_os_str().is_empty())
                 .unwrap_or(Path::new("."));
-            let directory = fs::canonicalize(directory)
-                .map_err(|e| open_error(format!("directory {}: {e}", directory.display())))?;
+            let directory = fs::canonicalize(directory).map_err(|e| {
+                let reason = format!("directory {}: {e}", directory.display());
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    // A path no store can be created at: bad input.
+                    StoreError::InvalidTarget {
+                        target: target.to_string(),
+                        reason,
+                    }
+                } else {
+                    open_error(reason)
+                }
+            })?;
             Ok(directory.join(name))
         }
         Err(e) => Err(open_error(e.to_string())),

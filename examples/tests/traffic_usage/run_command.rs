@@ -510,12 +510,25 @@ fn posting_to_cloudstack_without_its_server_is_refused_before_any_pass() {
             "url = \"cloudstack\"",
             "default --cloudstack-host-id",
         ),
+        // A zone that is not CloudStack's numeric zone id cannot be posted.
+        (
+            "mysql://root@127.0.0.1:1/traffic_usage",
+            "e.jsonl",
+            "zone = \"z1\"\nurl = \"http://ts:8080\"\ncloudstack_host_id = 5",
+            "zone z1: --cloudstack-host-id posts to CloudStack's user_statistics in the \
+             window's transaction, so the zone must be CloudStack's numeric zone id, not \"z1\"",
+        ),
     ];
     for (db, events, monitor, needle) in cases {
         let path = dir.path().join("run.toml");
+        let zone = if monitor.starts_with("zone") {
+            ""
+        } else {
+            "zone = \"1\"\n"
+        };
         std::fs::write(
             &path,
-            format!("db = {db:?}\nevents = {events:?}\n\n[[monitor]]\nzone = \"1\"\n{monitor}\n"),
+            format!("db = {db:?}\nevents = {events:?}\n\n[[monitor]]\n{zone}{monitor}\n"),
         )
         .unwrap();
         let output = run(&["run", "--config", path.to_str().unwrap(), "--once"]);

@@ -114,6 +114,15 @@ async fn foreign_files_and_databases_are_refused() {
                 assert!(err.to_string().contains("directory"), "{err}");
             }
             assert_eq!(std::fs::read_dir(dir).unwrap().count(), 1);
+            // A file in a directory that does not exist is a bad target
+            // (read-write; read-only, the file is missing), created nowhere.
+            let nowhere = dir.join("no-such-directory").join("usage.sqlite");
+            let err = Store::open(&StoreTarget::sqlite(&nowhere), OpenMode::ReadWrite)
+                .await
+                .unwrap_err();
+            assert!(matches!(err, StoreError::InvalidTarget { .. }), "{err:?}");
+            assert!(err.to_string().contains("no-such-directory"), "{err}");
+            assert_eq!(std::fs::read_dir(dir).unwrap().count(), 1);
         }
         let mut raw = db.raw().await;
         raw.execute("CREATE TABLE notes (body TEXT)").await.unwrap();
@@ -519,4 +528,22 @@ async fn a_first_release_file_migrates_in_place_with_the_same_reports() {
     // The file left WAL mode, so read-only opens leave nothing beside it.
     let names: Vec<String> = files(dir.path()).into_keys().collect();
     assert_eq!(names, ["usage.db"]);
+}
+
+/// A server that is not there fails with the reason (the pool alone
+/// retried for a minute and said only that it timed out).
+#[tokio::test]
+async fn a_server_that_refuses_fails_at_once_saying_so() {
+    // Nothing listens on port 1.
+    for target in [
+        "postgres://postgres@127.0.0.1:1/usage",
+        "mysql://root@127.0.0.1:1/usage",
+    ] {
+        let err = Store::open(&StoreTarget::parse(target).unwrap(), OpenMode::ReadOnly)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+        // The cause, not the pool's "timed out" after retrying it.
+        assert!(err.to_string().contains("refused"), "{target}: {err}");
+    }
 }
