@@ -96,11 +96,14 @@ pub struct WindowReport {
     pub bytes_sent: u128,
     /// Bytes received over the window's records (128-bit, as `bytes_sent`).
     pub bytes_received: u128,
-    /// The ledger's anomalies whose event lies in the window.
+    /// The ledger's anomalies whose event lies in the window; the zone's
+    /// first window also takes those whose event lies before it, which no
+    /// window of the zone holds (DESIGN §4: reported, never absorbed).
     pub anomalies: Vec<Anomaly>,
     /// Rows of the events source skipped in the window (DESIGN §11: a
     /// CloudStack `usage_event` whose `resource_name` is not an IP
-    /// address), stored with it as `not-an-ip-address` anomalies.
+    /// address), stored with it as `not-an-ip-address` anomalies; the
+    /// zone's first window also takes those before it.
     pub skipped_events: u64,
     /// For a restatement: whether anything changed (and adjustments were
     /// stored). Always `true` for a first collection.
@@ -181,20 +184,35 @@ impl<'a, S: TrafficSource + Sync> Collection<'a, S> {
         self
     }
 
-    /// The anomalies of a window: the ledger's, then the skipped rows of
-    /// the zone whose time lies in the window.
-    fn window_anomalies(&self, window: CollectionWindow, anomalies: &[Anomaly]) -> Vec<AnomalyRow> {
-        let mut rows = anomaly_rows(anomalies);
-        rows.extend(self.skipped_in(window).map(SkippedUsageEvent::anomaly_row));
-        rows
-    }
-
-    /// The skipped rows of the zone whose time lies in the window.
-    fn skipped_in(&self, window: CollectionWindow) -> impl Iterator<Item = &'a SkippedUsageEvent> {
+    /// What a window reports: the ledger's anomalies of the plan, and the
+    /// skipped rows of the zone whose time lies in the window. The zone's
+    /// `first` window also reports those before it: an anomaly of an event
+    /// before the zone's first window (a conflicting duplicate, an assign
+    /// while held) can decide who is billed, and no window holds its time.
+    fn reported(
+        &self,
+        window: CollectionWindow,
+        planned: &[Anomaly],
+        first: bool,
+    ) -> (Vec<Anomaly>, Vec<&'a SkippedUsageEvent>) {
         let zone = self.zone;
-        self.skipped
+        let before = |at: OffsetDateTime| first && at < window.start();
+        let anomalies = self
+            .ledger
+            .anomalies()
             .iter()
-            .filter(move |skipped| skipped.zone == *zone && window.contains(skipped.at))
+            .filter(|a| a.event.zone == *zone && before(a.event.at))
+            .chain(planned)
+            .cloned()
+            .collect();
+        let skipped = self
+            .skipped
+            .iter()
+            .filter(|skipped| {
+                skipped.zone == *zone && (window.contains(skipped.at) || before(skipped.at))
+            })
+            .collect();
+        (anomalies, skipped)
     }
 
     /// The grid, settle lag and maximum window.
@@ -409,15 +427,17 @@ impl<'a, S: TrafficSource + Sync> Collection<'a, S> {
             .plan_and_fetch(window, self.schedule.get_grid())
             .await?;
         let outcome = plan.join(&answer).map_err(StoreError::Plan)?;
-        let skipped = self.skipped_in(window).count() as u64;
-        let report = window_report(&plan, &outcome, requests, skipped, true);
+        let (anomalies, skipped) =
+            self.reported(window, &outcome.anomalies, planned_from.is_none());
+        let rows = anomaly_rows(&anomalies, &skipped);
+        let report = window_report(&plan, &outcome, requests, anomalies, skipped.len(), true);
         self.store
             .commit_window(&WindowCommit {
                 zone: self.zone.clone(),
                 window,
                 planned_from,
                 records: outcome.records,
-                anomalies: self.window_anomalies(window, &outcome.anomalies),
+                anomalies: rows,
                 ownership_digest: *outcome.ownership_digest.as_bytes(),
                 grid: self.schedule.get_grid(),
                 event_log_digest,
@@ -472,12 +492,12 @@ impl<'a, S: TrafficSource + Sync> Collection<'a, S> {
         now: OffsetDateTime,
         mut on_window: impl FnMut(&WindowReport),
     ) -> Result<CollectSummary, StoreError> {
-        let windows = self.restated_windows(from, until).await?;
+        let (windows, first) = self.restated_windows(from, until).await?;
         let grid = self.schedule.get_grid();
         let mut summary = CollectSummary::default();
         for window in windows {
             let report = self
-                .restate_window(window, grid, now)
+                .restate_window(window, grid, now, Some(window) == first)
                 .await
                 .map_err(self.window_failed(window, summary.windows))?;
             summary.add(&report);
@@ -503,12 +523,13 @@ impl<'a, S: TrafficSource + Sync> Collection<'a, S> {
     }
 
     /// The billed windows inside `[from, until)`, each on the current grid,
-    /// or why the range cannot be restated.
+    /// and the zone's first billed window; or why the range cannot be
+    /// restated.
     async fn restated_windows(
         &self,
         from: OffsetDateTime,
         until: OffsetDateTime,
-    ) -> Result<Vec<CollectionWindow>, StoreError> {
+    ) -> Result<(Vec<CollectionWindow>, Option<CollectionWindow>), StoreError> {
         let refuse = |reason: String| StoreError::RestateRange {
             zone: self.zone.clone(),
             reason,
@@ -544,9 +565,11 @@ impl<'a, S: TrafficSource + Sync> Collection<'a, S> {
         }
         let mut windows = Vec::new();
         let mut cut = None;
+        let mut first = None;
         self.store
             .billed_windows(self.zone, |billed| {
                 let w = billed.window;
+                first = first.or(Some(w));
                 if w.start() >= from && w.end() <= until {
                     windows.push(w);
                 } else if w.start() < until && w.end() > from {
@@ -576,7 +599,7 @@ impl<'a, S: TrafficSource + Sync> Collection<'a, S> {
                 grid.seconds()
             )));
         }
-        Ok(windows)
+        Ok((windows, first))
     }
 
     /// The error of `window` failing after `committed` windows of the run
@@ -595,24 +618,27 @@ impl<'a, S: TrafficSource + Sync> Collection<'a, S> {
         }
     }
 
-    /// Restates one billed window, planned on `grid` (the current one).
+    /// Restates one billed window, planned on `grid` (the current one);
+    /// `first` when it is the zone's first billed window.
     async fn restate_window(
         &self,
         window: CollectionWindow,
         grid: Grid,
         now: OffsetDateTime,
+        first: bool,
     ) -> Result<WindowReport, StoreError> {
         let (plan, answer, requests) = self.plan_and_fetch(window, grid).await?;
         let outcome = plan.join(&answer).map_err(StoreError::Plan)?;
-        let skipped = self.skipped_in(window).count() as u64;
-        let mut report = window_report(&plan, &outcome, requests, skipped, true);
+        let (anomalies, skipped) = self.reported(window, &outcome.anomalies, first);
+        let rows = anomaly_rows(&anomalies, &skipped);
+        let mut report = window_report(&plan, &outcome, requests, anomalies, skipped.len(), true);
         let restated = self
             .store
             .restate_window(&RestateCommit {
                 zone: self.zone.clone(),
                 window,
                 records: outcome.records,
-                anomalies: self.window_anomalies(window, &outcome.anomalies),
+                anomalies: rows,
                 ownership_digest: *outcome.ownership_digest.as_bytes(),
                 grid,
                 stats: WindowStats {
@@ -634,7 +660,8 @@ fn window_report(
     plan: &QueryPlan,
     outcome: &usage_correlator::CycleOutcome,
     requests: u64,
-    skipped_events: u64,
+    anomalies: Vec<Anomaly>,
+    skipped_events: usize,
     changed: bool,
 ) -> WindowReport {
     let (sent, received) = outcome
@@ -653,15 +680,16 @@ fn window_report(
         records: outcome.records.len() as u64,
         bytes_sent: sent,
         bytes_received: received,
-        anomalies: outcome.anomalies.clone(),
-        skipped_events,
+        anomalies,
+        skipped_events: skipped_events as u64,
         changed,
     }
 }
 
-/// The anomalies as the store keeps them: one per `(kind, event id)`.
-fn anomaly_rows(anomalies: &[Anomaly]) -> Vec<AnomalyRow> {
-    let mut rows: Vec<AnomalyRow> = Vec::with_capacity(anomalies.len());
+/// The anomalies as the store keeps them: the ledger's, one per `(kind,
+/// event id)`, then the skipped rows of the events source.
+fn anomaly_rows(anomalies: &[Anomaly], skipped: &[&SkippedUsageEvent]) -> Vec<AnomalyRow> {
+    let mut rows: Vec<AnomalyRow> = Vec::with_capacity(anomalies.len() + skipped.len());
     let mut seen = std::collections::HashSet::new();
     for anomaly in anomalies {
         let kind = anomaly.kind.as_str();
@@ -675,6 +703,7 @@ fn anomaly_rows(anomalies: &[Anomaly]) -> Vec<AnomalyRow> {
             detail: anomaly.to_string(),
         });
     }
+    rows.extend(skipped.iter().map(|row| row.anomaly_row()));
     rows
 }
 

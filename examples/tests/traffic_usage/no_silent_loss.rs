@@ -740,3 +740,94 @@ fn the_autumn_fold_writes_a_handover_as_its_earlier_reading() {
         );
     }
 }
+
+/// Anomalies of events before the zone's first window (DESIGN §4: reported,
+/// never silently absorbed): a conflicting duplicate and an assign while
+/// held, both of the day before `--from`, decide who is billed; the first
+/// window reports them, later windows do not again.
+#[test]
+fn anomalies_before_the_first_window_are_reported_with_it() {
+    let conflicting = event(
+        3,
+        "ASSIGN",
+        "2026-10-31T00:00:00Z",
+        "z1",
+        "acct-x",
+        "198.51.100.2",
+    );
+    let story = Story::new(
+        &[
+            event(
+                1,
+                "ASSIGN",
+                "2026-10-31T00:00:00Z",
+                "z1",
+                "acct-a",
+                "198.51.100.1",
+            ),
+            event(
+                2,
+                "ASSIGN",
+                "2026-10-31T12:00:00Z",
+                "z1",
+                "acct-b",
+                "198.51.100.1",
+            ),
+            event(
+                3,
+                "ASSIGN",
+                "2026-10-31T00:00:00Z",
+                "z1",
+                "acct-c",
+                "198.51.100.2",
+            ),
+            conflicting,
+        ],
+        &[
+            "2026-11-01T00:30:00Z,198.51.100.1,192.0.2.1,,EXTERNAL,7",
+            "2026-11-01T01:30:00Z,198.51.100.2,192.0.2.1,,EXTERNAL,8",
+        ],
+    );
+    let first = story.collect(
+        "z1",
+        &[
+            "--from",
+            "2026-11-01T00:00:00Z",
+            "--until",
+            "2026-11-01T01:00:00Z",
+        ],
+    );
+    assert_success(&first);
+    let log = text(&first.stderr);
+    assert!(
+        log.contains("1 record(s), bytes sent 7 received 0, 1 request(s), 2 anomaly(ies)"),
+        "{log}"
+    );
+    let later = story.collect("z1", &["--until", "2026-11-01T03:00:00Z"]);
+    assert_success(&later);
+    assert!(
+        text(&later.stderr).contains(", 0 anomaly(ies)"),
+        "{}",
+        text(&later.stderr)
+    );
+    let anomalies = story.report("anomaly");
+    let rows: Vec<&str> = anomalies.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{anomalies}");
+    for (kind, id) in [
+        ("assign-while-held", ",2,"),
+        ("conflicting-duplicate", ",3,"),
+    ] {
+        assert!(
+            rows.iter().any(
+                |row| row.starts_with("z1,2026-11-01T00:00:00Z,2026-11-01T01:00:00Z,")
+                    && row.contains(kind)
+                    && row.contains(id)
+            ),
+            "{kind}: {anomalies}"
+        );
+    }
+    assert_eq!(
+        story.report("account"),
+        "zone,account,bytes_sent,bytes_received\nz1,acct-b,7,0\nz1,acct-c,8,0\n"
+    );
+}
