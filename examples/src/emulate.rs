@@ -34,12 +34,6 @@ pub(crate) fn run(args: &EmulateArgs) -> Result<(), CliError> {
         Some(path) => load_flows(path, grid)?,
         None => FlowHistory::new(grid, []).map_err(CliError::Emulator)?,
     };
-    tracing::info!(
-        flows = history.flow_count(),
-        addresses = history.ips().len(),
-        bytes = history.total_bytes(),
-        "flow history loaded"
-    );
     let mut options = match &args.server_time_zone {
         Some(zone) => EmulatorOptions::new().server_time_zone(zone.clone()),
         None => EmulatorOptions::new().server_utc_offset(args.server_utc_offset),
@@ -64,9 +58,16 @@ pub(crate) fn run(args: &EmulateArgs) -> Result<(), CliError> {
         // Handlers first: a signal right after the first line must not kill
         // the process uncleanly.
         let mut interrupt = Interrupt::new()?;
+        let (flows, addresses, bytes) = (
+            history.flow_count(),
+            history.ips().len(),
+            history.total_bytes(),
+        );
         let emulator = Emulator::start(args.listen, history, options)
             .await
             .map_err(start_error)?;
+        // Once started: a refusal before this is the only line on stderr.
+        tracing::info!(flows, addresses, bytes, "flow history loaded");
         for &fault in &args.fault {
             emulator
                 .faults()
