@@ -78,9 +78,10 @@ pub(crate) fn run(args: &SflowImportArgs) -> Result<(), CliError> {
         "sflow-import: {} file(s), {} packet(s), {} datagram(s), {} flow sample(s) billed \
          ({} bytes), {skipped} sample(s) skipped ({} counter, {} discarded-packet, \
          {} without an IP packet, {} with sampling rate 0, {} of unknown format), \
-         {} malformed datagram(s), {} of another version, {} packet(s) not read as a datagram \
-         ({} IP fragment(s), {} truncated, {} with a bad timestamp, {} of an unsupported \
-         link type, {} without a timestamp), {} flow row(s) written",
+         {} malformed datagram(s), {} of another version, {} datagram(s) reassembled from \
+         {} IP fragment(s), {} packet(s) not read as a datagram ({} fragmented datagram(s) \
+         incomplete, {} fragment(s) refused, {} truncated, {} with a bad timestamp, \
+         {} of an unsupported link type, {} without a timestamp), {} flow row(s) written",
         args.pcap.len(),
         packets.packets,
         summary.datagrams,
@@ -93,8 +94,11 @@ pub(crate) fn run(args: &SflowImportArgs) -> Result<(), CliError> {
         summary.unknown_samples,
         summary.malformed,
         summary.other_versions,
-        packets.port_packets_skipped() + packets.unsupported_link_type + packets.no_timestamp,
+        packets.reassembled,
         packets.ip_fragments,
+        packets.port_packets_skipped() + packets.unsupported_link_type + packets.no_timestamp,
+        packets.incomplete_fragmented,
+        packets.refused_fragments,
         packets.truncated,
         packets.bad_timestamp,
         packets.unsupported_link_type,
@@ -168,9 +172,11 @@ impl Capture<'_> {
         if counts.port_packets_skipped() > 0 {
             eprintln!(
                 "warning: capture {path}: {} packet(s) not read as sflow datagrams: \
-                 {} IP fragment(s) (not reassembled), {} truncated, {} with a bad timestamp",
+                 {} fragmented datagram(s) incomplete, {} fragment(s) refused, {} truncated, \
+                 {} with a bad timestamp",
                 counts.port_packets_skipped(),
-                counts.ip_fragments,
+                counts.incomplete_fragmented,
+                counts.refused_fragments,
                 counts.truncated,
                 counts.bad_timestamp
             );

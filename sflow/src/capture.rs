@@ -8,13 +8,16 @@
 use std::io::Read;
 use std::net::IpAddr;
 
-use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice};
+use etherparse::{
+    EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, SlicedPacket, TransportSlice, UdpSlice,
+};
 use pcap_parser::pcapng::{Block, PcapNGOption};
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{Linktype, OptionCode, PcapBlockOwned, PcapError, create_reader};
 use time::OffsetDateTime;
 
 use crate::Error;
+use crate::fragments::Reassembly;
 
 /// The UDP port sFlow is sent to by convention (IANA `sflow`).
 pub const SFLOW_PORT: u16 = 6343;
@@ -51,10 +54,22 @@ pub struct CaptureCounts {
     /// Packets skipped: not UDP over IPv4/IPv6 to the port (other protocols,
     /// other ports, non-IP frames, headers that do not parse).
     pub not_udp_to_port: u64,
-    /// Packets skipped: IP fragments. A datagram larger than the path MTU
-    /// arrives in fragments; they are not reassembled (sFlow agents keep
-    /// datagrams under the MTU, typically 1400 bytes, so fragments are rare).
+    /// IP fragments read. A datagram larger than the path MTU arrives in
+    /// fragments, which are reassembled as a collector's kernel would (see
+    /// `reassembled`, `incomplete_fragmented` and `refused_fragments`).
     pub ip_fragments: u64,
+    /// Datagrams reassembled from IP fragments (then yielded, or counted
+    /// as any other packet).
+    pub reassembled: u64,
+    /// Fragmented datagrams skipped because a fragment was missing: by the
+    /// end of the capture, or 1000 packets after their latest fragment.
+    /// (Only a first fragment names a UDP port, so these count whatever
+    /// port they were for.)
+    pub incomplete_fragmented: u64,
+    /// IP fragments skipped because reassembly refused them (a length not
+    /// a multiple of 8 before the last fragment, ends that disagree, past
+    /// 65,535 bytes, or headers that do not parse).
+    pub refused_fragments: u64,
     /// Packets skipped: UDP to the port, but captured shorter than the
     /// datagram (snap length) or with lengths that disagree.
     pub truncated: u64,
@@ -71,11 +86,13 @@ pub struct CaptureCounts {
 }
 
 impl CaptureCounts {
-    /// The packets to the port that were not yielded: IP fragments,
-    /// truncated, and with a bad timestamp. (Fragments are counted
-    /// whichever port they are for: only the first one names it.)
+    /// The packets to the port that were not yielded: fragmented datagrams
+    /// incomplete, fragments refused, truncated packets and bad timestamps.
+    /// (Fragments are counted whichever port they are for: only the first
+    /// one names it.)
     pub fn port_packets_skipped(&self) -> u64 {
-        self.ip_fragments
+        self.incomplete_fragmented
+            .saturating_add(self.refused_fragments)
             .saturating_add(self.truncated)
             .saturating_add(self.bad_timestamp)
     }
@@ -90,6 +107,9 @@ impl std::ops::AddAssign for CaptureCounts {
             datagrams,
             not_udp_to_port,
             ip_fragments,
+            reassembled,
+            incomplete_fragmented,
+            refused_fragments,
             truncated,
             unsupported_link_type,
             no_timestamp,
@@ -99,6 +119,11 @@ impl std::ops::AddAssign for CaptureCounts {
         self.datagrams = self.datagrams.saturating_add(datagrams);
         self.not_udp_to_port = self.not_udp_to_port.saturating_add(not_udp_to_port);
         self.ip_fragments = self.ip_fragments.saturating_add(ip_fragments);
+        self.reassembled = self.reassembled.saturating_add(reassembled);
+        self.incomplete_fragmented = self
+            .incomplete_fragmented
+            .saturating_add(incomplete_fragmented);
+        self.refused_fragments = self.refused_fragments.saturating_add(refused_fragments);
         self.truncated = self.truncated.saturating_add(truncated);
         self.unsupported_link_type = self
             .unsupported_link_type
@@ -119,10 +144,13 @@ struct Interface {
     offset_seconds: i64,
 }
 
-/// The interfaces of the current pcapng section, or the one of a pcap file.
+/// What reading a capture keeps between packets: the interfaces of the
+/// current pcapng section (or the one of a pcap file), and the fragmented
+/// datagrams being reassembled.
 #[derive(Debug, Default)]
 struct Section {
     interfaces: Vec<Interface>,
+    fragments: Reassembly,
     /// Whether a pcapng section is big-endian (its options are in its
     /// byte order).
     big_endian: bool,
@@ -135,7 +163,10 @@ struct Section {
 /// 229 IPv6), Linux cooked capture v1 (113) and v2 (276); a pcapng capture
 /// may mix interfaces of these. UDP over IPv4 or IPv6. Packets that are not
 /// whole UDP datagrams to the port are skipped and counted in
-/// [`CaptureReader::counts`]; IP fragments are skipped, not reassembled.
+/// [`CaptureReader::counts`]. A datagram sent in IP fragments is
+/// reassembled, as a collector's kernel would, and yielded with the number
+/// and time of the packet that completed it; one whose fragments do not all
+/// arrive within 1000 packets is counted incomplete.
 ///
 /// The iterator yields an error and then ends when the capture turns out
 /// unreadable (truncated block, corrupt length, I/O error); datagrams yielded
@@ -202,9 +233,14 @@ impl<'r> CaptureReader<'r> {
         CaptureReader { port, ..self }
     }
 
-    /// What was read so far.
+    /// What was read so far. Fragmented datagrams still being reassembled
+    /// count as incomplete only once the capture has ended.
     pub fn counts(&self) -> CaptureCounts {
-        self.counts
+        CaptureCounts {
+            incomplete_fragmented: self.section.fragments.incomplete,
+            refused_fragments: self.section.fragments.refused,
+            ..self.counts
+        }
     }
 
     fn unreadable(&mut self, reason: String) -> Option<Result<CapturedDatagram, Error>> {
@@ -236,7 +272,10 @@ impl Iterator for CaptureReader<'_> {
                         }
                     }
                 }
-                Err(PcapError::Eof) => self.done = true,
+                Err(PcapError::Eof) => {
+                    self.section.fragments.finish();
+                    self.done = true;
+                }
                 Err(PcapError::Incomplete(_)) => {
                     let before = self.reader.data().len();
                     if let Err(error) = self.reader.refill() {
@@ -356,69 +395,147 @@ fn on_block(
         PcapBlockOwned::NG(_) => return Ok(None),
     };
 
-    let Some(sliced) = slice_packet(interface.linktype, data) else {
+    let Some(sliced) = link_payload(interface.linktype, data).and_then(LinkPayload::lax) else {
         counts.unsupported_link_type += 1;
         return Ok(None);
     };
-    let exporter = match &sliced.net {
-        Some(LaxNetSlice::Ipv4(ip)) if ip.is_payload_fragmented() => {
-            counts.ip_fragments += 1;
-            return Ok(None);
-        }
-        Some(LaxNetSlice::Ipv6(ip)) if ip.is_payload_fragmented() => {
-            counts.ip_fragments += 1;
-            return Ok(None);
-        }
-        Some(LaxNetSlice::Ipv4(ip)) => IpAddr::V4(ip.header().source_addr()),
-        Some(LaxNetSlice::Ipv6(ip)) => IpAddr::V6(ip.header().source_addr()).to_canonical(),
+    let (exporter, fragment) = match &sliced.net {
+        Some(LaxNetSlice::Ipv4(ip)) => (
+            IpAddr::V4(ip.header().source_addr()),
+            ip.is_payload_fragmented(),
+        ),
+        Some(LaxNetSlice::Ipv6(ip)) => (
+            IpAddr::V6(ip.header().source_addr()).to_canonical(),
+            ip.is_payload_fragmented(),
+        ),
         _ => {
             counts.not_udp_to_port += 1;
             return Ok(None);
         }
     };
-    let Some(TransportSlice::Udp(udp)) = &sliced.transport else {
-        counts.not_udp_to_port += 1;
-        return Ok(None);
-    };
-    if udp.destination_port() != port {
-        counts.not_udp_to_port += 1;
-        return Ok(None);
-    }
-    // The UDP length field must be honoured by the bytes captured.
-    if truncated || usize::from(udp.length()) != udp.slice().len() {
-        counts.truncated += 1;
-        return Ok(None);
-    }
-    let Some(timestamp) = timestamp_of(ticks, interface) else {
-        counts.bad_timestamp += 1;
-        return Ok(None);
-    };
-    counts.datagrams += 1;
-    Ok(Some(CapturedDatagram {
-        packet: counts.packets,
-        timestamp,
+    let to_port = ToPort {
+        port,
         exporter,
-        bytes: udp.payload().to_vec(),
-    }))
+        ticks,
+        interface,
+    };
+    if fragment {
+        counts.ip_fragments += 1;
+        let Some(packet) = link_payload(interface.linktype, data).and_then(LinkPayload::strict)
+        else {
+            section.fragments.refused += 1;
+            return Ok(None);
+        };
+        let Some(whole) = section.fragments.add(&packet, counts.packets) else {
+            return Ok(None);
+        };
+        counts.reassembled += 1;
+        let udp = (whole.protocol == IpNumber::UDP)
+            .then(|| UdpSlice::from_slice(&whole.payload).ok())
+            .flatten();
+        return Ok(to_port.datagram(udp.as_ref(), false, counts));
+    }
+    let udp = match &sliced.transport {
+        Some(TransportSlice::Udp(udp)) => Some(udp),
+        _ => None,
+    };
+    Ok(to_port.datagram(udp, truncated, counts))
 }
 
-/// The packet sliced from its link layer down, or `None` for an unsupported
-/// link type or a link header that does not parse.
+/// What makes a UDP packet a datagram of the capture: the port it must be
+/// sent to, and the sender and time of the packet that carried it.
+struct ToPort {
+    port: u16,
+    exporter: IpAddr,
+    ticks: u128,
+    interface: Interface,
+}
+
+impl ToPort {
+    /// The datagram `udp` carries when it is whole and sent to the port,
+    /// else `None`, counted.
+    fn datagram(
+        &self,
+        udp: Option<&UdpSlice<'_>>,
+        truncated: bool,
+        counts: &mut CaptureCounts,
+    ) -> Option<CapturedDatagram> {
+        let Some(udp) = udp.filter(|udp| udp.destination_port() == self.port) else {
+            counts.not_udp_to_port += 1;
+            return None;
+        };
+        // The UDP length field must be honoured by the bytes captured.
+        if truncated || usize::from(udp.length()) != udp.slice().len() {
+            counts.truncated += 1;
+            return None;
+        }
+        let Some(timestamp) = timestamp_of(self.ticks, self.interface) else {
+            counts.bad_timestamp += 1;
+            return None;
+        };
+        counts.datagrams += 1;
+        Some(CapturedDatagram {
+            packet: counts.packets,
+            timestamp,
+            exporter: self.exporter,
+            bytes: udp.payload().to_vec(),
+        })
+    }
+}
+
+/// A packet's bytes by what its link layer starts with.
+#[derive(Clone, Copy)]
+enum LinkPayload<'a> {
+    /// An Ethernet frame.
+    Ethernet(&'a [u8]),
+    /// An IPv4 or IPv6 packet.
+    Ip(&'a [u8]),
+    /// The payload of a Linux cooked header, of the EtherType it names.
+    EtherType(EtherType, &'a [u8]),
+}
+
+impl<'a> LinkPayload<'a> {
+    /// Sliced leniently (lengths that overrun the capture are cut, not
+    /// refused), as packets are read.
+    fn lax(self) -> Option<LaxSlicedPacket<'a>> {
+        match self {
+            LinkPayload::Ethernet(data) => LaxSlicedPacket::from_ethernet(data).ok(),
+            LinkPayload::Ip(data) => LaxSlicedPacket::from_ip(data).ok(),
+            LinkPayload::EtherType(ether_type, data) => {
+                Some(LaxSlicedPacket::from_ether_type(ether_type, data))
+            }
+        }
+    }
+
+    /// Sliced strictly, as the reassembly of fragments takes them.
+    fn strict(self) -> Option<SlicedPacket<'a>> {
+        match self {
+            LinkPayload::Ethernet(data) => SlicedPacket::from_ethernet(data).ok(),
+            LinkPayload::Ip(data) => SlicedPacket::from_ip(data).ok(),
+            LinkPayload::EtherType(ether_type, data) => {
+                SlicedPacket::from_ether_type(ether_type, data).ok()
+            }
+        }
+    }
+}
+
+/// The packet's bytes under its link type, or `None` for an unsupported
+/// link type or a cooked header cut short.
 ///
 /// Linux cooked captures (<https://www.tcpdump.org/linktypes/LINKTYPE_LINUX_SLL.html>,
 /// `LINKTYPE_LINUX_SLL2.html`): v1 has a 16-byte header whose last two
 /// bytes are the protocol (an EtherType for IP); v2 a 20-byte header whose
 /// first two bytes are.
-fn slice_packet(linktype: Linktype, data: &[u8]) -> Option<LaxSlicedPacket<'_>> {
+fn link_payload(linktype: Linktype, data: &[u8]) -> Option<LinkPayload<'_>> {
     let cooked = |protocol_at: usize, header_len: usize| {
         let protocol = data.get(protocol_at..protocol_at + 2)?;
         let payload = data.get(header_len..)?;
         let ether_type = EtherType(u16::from_be_bytes([protocol[0], protocol[1]]));
-        Some(LaxSlicedPacket::from_ether_type(ether_type, payload))
+        Some(LinkPayload::EtherType(ether_type, payload))
     };
     match linktype {
-        Linktype::ETHERNET => LaxSlicedPacket::from_ethernet(data).ok(),
-        Linktype::RAW | Linktype::IPV4 | Linktype::IPV6 => LaxSlicedPacket::from_ip(data).ok(),
+        Linktype::ETHERNET => Some(LinkPayload::Ethernet(data)),
+        Linktype::RAW | Linktype::IPV4 | Linktype::IPV6 => Some(LinkPayload::Ip(data)),
         Linktype::LINUX_SLL => cooked(14, 16),
         Linktype::LINUX_SLL2 => cooked(0, 20),
         _ => None,

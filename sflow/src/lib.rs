@@ -98,6 +98,7 @@ mod capture;
 mod datagram;
 mod encoder;
 mod error;
+mod fragments;
 mod packet_header;
 mod summary;
 mod zone_map;

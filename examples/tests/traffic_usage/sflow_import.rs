@@ -288,9 +288,11 @@ fn a_byte_sum_past_64_bits_is_refused_and_nothing_written() {
     );
 }
 
-/// A packet to the port that cannot be read as a datagram (an IP
-/// fragment, one cut by the snap length) is warned of and counted in the
-/// summary; the rest of the capture is read.
+/// A packet to the port that cannot be read as a datagram (here an IP
+/// fragment that reassembly refuses: more fragments follow, but its length
+/// is not a multiple of 8) is warned of and counted in the summary; the
+/// rest of the capture is read. (Reassembly itself: `sflow`'s capture
+/// tests.)
 #[test]
 fn fragments_are_warned_of_and_counted() {
     let dir = tempfile::tempdir().unwrap();
@@ -310,14 +312,17 @@ fn fragments_are_warned_of_and_counted() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(
         stderr.contains(
-            "fragments.pcap: 1 packet(s) not read as sflow datagrams: 1 IP fragment(s) \
-             (not reassembled), 0 truncated, 0 with a bad timestamp"
+            "fragments.pcap: 1 packet(s) not read as sflow datagrams: 0 fragmented \
+             datagram(s) incomplete, 1 fragment(s) refused, 0 truncated, 0 with a bad timestamp"
         ),
         "{stderr}"
     );
     assert!(
         stderr.contains("2 packet(s), 1 datagram(s)")
-            && stderr.contains("1 packet(s) not read as a datagram (1 IP fragment(s)"),
+            && stderr.contains("0 datagram(s) reassembled from 1 IP fragment(s)")
+            && stderr.contains(
+                "1 packet(s) not read as a datagram (0 fragmented datagram(s) incomplete, 1 fragment(s) refused"
+            ),
         "{stderr}"
     );
 }

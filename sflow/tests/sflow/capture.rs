@@ -310,3 +310,147 @@ fn a_big_endian_section_with_a_timestamp_offset() {
     );
     assert_eq!(found[0].bytes, datagram(1));
 }
+
+/// A datagram of `samples` flow samples: over 1,500 bytes from 30 on.
+fn large_datagram(samples: usize) -> Vec<u8> {
+    let mut builder = DatagramBuilder::new("192.0.2.1".parse().expect("ip"));
+    for _ in 0..samples {
+        builder.flow_sample(FlowSampleSpec::new(
+            "10.0.0.1".parse().expect("ip"),
+            "10.0.0.2".parse().expect("ip"),
+            1500,
+        ));
+    }
+    builder.encode()
+}
+
+/// The Ethernet frames of `payload` sent over UDP to 6343 in IPv4
+/// fragments of at most `chunk` bytes of IP payload (a multiple of 8), with
+/// IP identification `id`.
+fn fragments(payload: &[u8], chunk: usize, id: u16) -> Vec<Vec<u8>> {
+    let mut whole = Vec::new();
+    PacketBuilder::ipv4([192, 0, 2, 1], [192, 0, 2, 2], 64)
+        .udp(40000, 6343)
+        .write(&mut whole, payload)
+        .expect("written");
+    let (header, ip_payload) = Ipv4Header::from_slice(&whole).expect("an ipv4 header");
+    let pieces: Vec<&[u8]> = ip_payload.chunks(chunk).collect();
+    pieces
+        .iter()
+        .enumerate()
+        .map(|(index, piece)| {
+            let mut header = header.clone();
+            header.identification = id;
+            header.more_fragments = index + 1 < pieces.len();
+            header.fragment_offset =
+                etherparse::IpFragOffset::try_new((index * chunk / 8) as u16).expect("an offset");
+            header.total_len = (header.header_len() + piece.len()) as u16;
+            header.header_checksum = header.calc_header_checksum();
+            let mut frame = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+            frame.extend_from_slice(&header.to_bytes());
+            frame.extend_from_slice(piece);
+            frame
+        })
+        .collect()
+}
+
+/// A datagram larger than the MTU, captured as IP fragments in any order,
+/// is reassembled as a collector's kernel would and yielded once, with the
+/// number and time of the packet that completed it; a datagram with a
+/// fragment missing is counted incomplete at the end.
+#[test]
+fn fragmented_datagrams_are_reassembled() {
+    let big = large_datagram(25);
+    assert!((1_480..2_950).contains(&big.len()), "{}", big.len());
+    let mut frames = fragments(&big, 1_480, 7);
+    assert_eq!(frames.len(), 2);
+    frames.reverse();
+    let mut lost = fragments(&large_datagram(25), 1_480, 8);
+    lost.truncate(1);
+    let packets: Vec<(u32, u32, Vec<u8>)> = [
+        (1_714_557_600, frames[0].clone()),
+        (1_714_557_601, lost[0].clone()),
+        (1_714_557_602, udp_over_ethernet_v4(6343, &datagram(2))),
+        (1_714_557_603, frames[1].clone()),
+    ]
+    .into_iter()
+    .map(|(seconds, frame)| (seconds, 0, frame))
+    .collect();
+    let capture = pcap(1, &packets);
+    let mut reader = CaptureReader::new(capture.as_slice()).expect("a pcap");
+    let found: Vec<_> = reader.by_ref().map(|d| d.expect("readable")).collect();
+    let got: Vec<_> = found.iter().map(|d| (d.packet, d.bytes.clone())).collect();
+    assert_eq!(got, [(3, datagram(2)), (4, big)]);
+    assert_eq!(found[1].timestamp, datetime!(2024-05-01 10:00:03 UTC));
+    let counts = reader.counts();
+    assert_eq!(counts.ip_fragments, 3);
+    assert_eq!(counts.reassembled, 1);
+    assert_eq!(counts.incomplete_fragmented, 1);
+    assert_eq!(counts.refused_fragments, 0);
+    assert_eq!(counts.datagrams, 2);
+    assert_eq!(counts.port_packets_skipped(), 1);
+}
+
+/// A fragmented datagram whose latest fragment is 1000 packets behind is
+/// given up as incomplete while the capture is read (its fragments are not
+/// held to the end).
+#[test]
+fn stale_fragments_are_given_up() {
+    let mut packets = vec![(0, 0, fragments(&large_datagram(25), 1_480, 9).remove(0))];
+    packets.extend((0..1000).map(|_| (1, 0, tcp_over_ethernet())));
+    packets.push((2, 0, fragments(&large_datagram(25), 1_480, 10).remove(0)));
+    packets.push((3, 0, udp_over_ethernet_v4(6343, &datagram(1))));
+    let capture = pcap(1, &packets);
+    let mut reader = CaptureReader::new(capture.as_slice()).expect("a pcap");
+    let first = reader.next().expect("a datagram").expect("readable");
+    assert_eq!(first.packet, 1003);
+    assert_eq!(reader.counts().incomplete_fragmented, 1);
+    assert!(reader.next().is_none());
+    assert_eq!(reader.counts().incomplete_fragmented, 2);
+}
+
+/// The IPv6 packets (raw IP) of `payload` sent over UDP to 6343 in
+/// fragments of at most `chunk` bytes (a multiple of 8) after a fragment
+/// header (RFC 8200 §4.5).
+fn fragments_v6(payload: &[u8], chunk: usize) -> Vec<Vec<u8>> {
+    let whole = udp_over_ipv6(6343, payload);
+    let (fixed, udp) = whole.split_at(40);
+    let pieces: Vec<&[u8]> = udp.chunks(chunk).collect();
+    pieces
+        .iter()
+        .enumerate()
+        .map(|(index, piece)| {
+            let mut packet = fixed.to_vec();
+            packet[4..6].copy_from_slice(&((8 + piece.len()) as u16).to_be_bytes());
+            packet[6] = 44; // next header: fragment
+            let more = u16::from(index + 1 < pieces.len());
+            let offset_and_flag = ((index * chunk / 8) as u16) << 3 | more;
+            packet.extend_from_slice(&[17, 0]);
+            packet.extend_from_slice(&offset_and_flag.to_be_bytes());
+            packet.extend_from_slice(&0x0102_0304u32.to_be_bytes());
+            packet.extend_from_slice(piece);
+            packet
+        })
+        .collect()
+}
+
+#[test]
+fn ipv6_fragments_are_reassembled() {
+    let big = large_datagram(25);
+    let frames = fragments_v6(&big, 1_448);
+    assert_eq!(frames.len(), 2);
+    let packets: Vec<(u32, u32, Vec<u8>)> = frames.into_iter().map(|f| (5, 0, f)).collect();
+    let capture = pcap(229, &packets);
+    let mut reader = CaptureReader::new(capture.as_slice()).expect("a pcap");
+    let found: Vec<_> = reader.by_ref().map(|d| d.expect("readable")).collect();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].bytes, big);
+    assert_eq!(
+        found[0].exporter,
+        "2001:db8::1".parse::<IpAddr>().expect("ip")
+    );
+    assert_eq!(
+        (reader.counts().ip_fragments, reader.counts().reassembled),
+        (2, 1)
+    );
+}
