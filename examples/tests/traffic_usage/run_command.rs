@@ -72,19 +72,18 @@ fn report(dir: &Path) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-#[test]
-fn once_bills_the_healthy_zone_and_exits_1_when_another_fails() {
-    let dir = tempfile::tempdir().unwrap();
-    let flows = [
-        "2026-11-01T01:00:00Z,192.0.2.7,198.51.100.1,,EXTERNAL,100",
-        "2026-11-01T01:00:00Z,192.0.2.8,198.51.100.1,,EXTERNAL,50",
-    ];
-    let (good, bad) = (emulator(&flows), emulator(&flows));
-    bad.faults()
-        .set(Fault::HttpStatus(500), Times::Always)
-        .unwrap();
+/// Flows of two guests: 192.0.2.7 sends 100 bytes, 192.0.2.8 50, in the
+/// hour from 01:00 on 2026-11-01.
+const TWO_ZONES_FLOWS: [&str; 2] = [
+    "2026-11-01T01:00:00Z,192.0.2.7,198.51.100.1,,EXTERNAL,100",
+    "2026-11-01T01:00:00Z,192.0.2.8,198.51.100.1,,EXTERNAL,50",
+];
+
+/// `events.jsonl` in `dir`: 192.0.2.7 to account `a` in zone `z1`,
+/// 192.0.2.8 to `b` in `z2`, from 2026-11-01.
+fn write_two_zones_events(dir: &Path) {
     std::fs::write(
-        dir.path().join("events.jsonl"),
+        dir.join("events.jsonl"),
         [
             event(1, "2026-11-01T00:00:00Z", "z1", "a", "192.0.2.7"),
             event(2, "2026-11-01T00:00:00Z", "z2", "b", "192.0.2.8"),
@@ -92,6 +91,17 @@ fn once_bills_the_healthy_zone_and_exits_1_when_another_fails() {
         .join("\n"),
     )
     .unwrap();
+}
+
+#[test]
+fn once_bills_the_healthy_zone_and_exits_1_when_another_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let flows = TWO_ZONES_FLOWS;
+    let (good, bad) = (emulator(&flows), emulator(&flows));
+    bad.faults()
+        .set(Fault::HttpStatus(500), Times::Always)
+        .unwrap();
+    write_two_zones_events(dir.path());
     let config = config(
         dir.path(),
         "1h",
@@ -546,20 +556,9 @@ fn posting_to_cloudstack_without_its_server_is_refused_before_any_pass() {
 #[test]
 fn a_setting_edited_while_running_refuses_that_zone_only() {
     let dir = tempfile::tempdir().unwrap();
-    let flows = [
-        "2026-11-01T01:00:00Z,192.0.2.7,198.51.100.1,,EXTERNAL,100",
-        "2026-11-01T01:00:00Z,192.0.2.8,198.51.100.1,,EXTERNAL,50",
-    ];
+    let flows = TWO_ZONES_FLOWS;
     let ts = emulator(&flows);
-    std::fs::write(
-        dir.path().join("events.jsonl"),
-        [
-            event(1, "2026-11-01T00:00:00Z", "z1", "a", "192.0.2.7"),
-            event(2, "2026-11-01T00:00:00Z", "z2", "b", "192.0.2.8"),
-        ]
-        .join("\n"),
-    )
-    .unwrap();
+    write_two_zones_events(dir.path());
     let url = ts.url().to_string();
     let config = config(dir.path(), "1s", "1h", &[("z1", url.clone()), ("z2", url)]);
     let (mut child, addr) = run_with_metrics(&config, Stdio::piped());
