@@ -134,7 +134,9 @@ impl EventsSource<'_> {
     /// to be stored as anomalies with their windows).
     async fn cloudstack_events(&self, zones: &[ZoneId]) -> Result<CloudStackEvents, CliError> {
         let target = self.cloudstack_target()?;
-        let options = UsageEventOptions::new().resource_type(self.resource_type);
+        let options = UsageEventOptions::new()
+            .resource_type(self.resource_type)
+            .skipped_of_zones(zones.iter().cloned());
         let database = CloudStackDatabase::connect(&target).await?;
         let mut events: Vec<IpEvent> = Vec::new();
         let mut named: BTreeSet<ZoneId> = BTreeSet::new();
@@ -149,8 +151,7 @@ impl EventsSource<'_> {
             })
             .await;
         database.close().await;
-        let mut skipped = read?.skipped;
-        skipped.retain(|row| zones.contains(&row.zone));
+        let skipped = read?.skipped;
         for skipped in &skipped {
             tracing::warn!("anomaly: {}", skipped.detail);
         }

@@ -49,12 +49,14 @@ const TABLE: &str = "usage_event";
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct UsageEventOptions {
     resource_type: String,
+    skipped_zones: Option<Vec<ZoneId>>,
 }
 
 impl Default for UsageEventOptions {
     fn default() -> UsageEventOptions {
         UsageEventOptions {
             resource_type: DIRECT_ATTACHED.to_owned(),
+            skipped_zones: None,
         }
     }
 }
@@ -71,6 +73,18 @@ impl UsageEventOptions {
     pub fn resource_type(self, resource_type: impl Into<String>) -> UsageEventOptions {
         UsageEventOptions {
             resource_type: resource_type.into(),
+            ..self
+        }
+    }
+
+    /// Lists only the skipped rows of `zones` in
+    /// [`UsageEventsRead::skipped`], so that memory does not grow with the
+    /// other zones' skipped rows (events of every zone are still handed
+    /// over). By default, the skipped rows of every zone are listed.
+    pub fn skipped_of_zones(self, zones: impl IntoIterator<Item = ZoneId>) -> UsageEventOptions {
+        UsageEventOptions {
+            skipped_zones: Some(zones.into_iter().collect()),
+            ..self
         }
     }
 
@@ -184,7 +198,15 @@ impl CloudStackDatabase {
                         break;
                     }
                 }
-                RowOutcome::Skipped(skipped) => read.skipped.push(skipped),
+                RowOutcome::Skipped(skipped) => {
+                    if options
+                        .skipped_zones
+                        .as_ref()
+                        .is_none_or(|zones| zones.contains(&skipped.zone))
+                    {
+                        read.skipped.push(skipped);
+                    }
+                }
             }
         }
         Ok(read)

@@ -469,3 +469,24 @@ async fn a_large_table_is_streamed() {
     );
     cloud.close().await;
 }
+
+/// Only the skipped rows of the zones asked for are listed (memory does not
+/// grow with other zones' rows, DESIGN §11); events of every zone are
+/// still handed over.
+#[tokio::test]
+async fn skipped_rows_of_other_zones_are_not_listed() {
+    let Some(db) = CloudDb::create().await else {
+        return;
+    };
+    db.execute(&[FIXTURE]).await;
+    let cloud = db.connect().await;
+    for (zones, want_skipped) in [(&["2"][..], &[][..]), (&["1", "2"], &[1006, 1015])] {
+        let options = UsageEventOptions::new()
+            .skipped_of_zones(zones.iter().map(|z| usage_model::ZoneId::new(*z).unwrap()));
+        let (events, read) = read_all(&cloud, &options).await;
+        assert_eq!(events.len(), 6, "{zones:?}");
+        let skipped: Vec<u64> = read.skipped.iter().map(|s| s.id).collect();
+        assert_eq!(skipped, want_skipped, "{zones:?}");
+    }
+    cloud.close().await;
+}
