@@ -217,8 +217,9 @@ pub(crate) struct BillingArgs {
     #[arg(long, value_name = "DUR", default_value = "1d", value_parser = parse_duration)]
     pub(crate) max_window: Duration,
     /// Traffic Sentinel zones whose traffic is billable (comma-separated).
-    #[arg(long, value_name = "Z,..", default_value = "EXTERNAL", value_delimiter = ',', value_parser = parse_ts_zone)]
-    pub(crate) include_zones: Vec<String>,
+    /// By default, EXTERNAL.
+    #[arg(long, value_name = "Z,..", value_delimiter = ',', value_parser = parse_ts_zone)]
+    pub(crate) include_zones: Option<Vec<String>>,
     /// Traffic Sentinel zones excluded from billing (comma-separated).
     #[arg(long, value_name = "Z,..", value_delimiter = ',', value_parser = parse_ts_zone)]
     pub(crate) exclude_zones: Vec<String>,
@@ -242,6 +243,19 @@ pub(crate) struct BillingArgs {
 }
 
 impl BillingArgs {
+    /// The zones of `--include-zones`, by default `EXTERNAL` (as
+    /// CloudStack's `traffic.sentinel.include.zones`).
+    pub(crate) fn include_zones(&self) -> Vec<String> {
+        self.include_zones
+            .clone()
+            .unwrap_or_else(|| vec!["EXTERNAL".to_owned()])
+    }
+
+    /// Whether `--include-zones` or `--exclude-zones` was given.
+    pub(crate) fn zone_lists_given(&self) -> bool {
+        self.include_zones.is_some() || !self.exclude_zones.is_empty()
+    }
+
     /// The server's time zone: `--server-time-zone`, else the fixed
     /// `--server-utc-offset`.
     pub(crate) fn time_zone(&self) -> ServerTimeZone {
@@ -556,7 +570,8 @@ mod tests {
         assert_eq!(a.lag, Duration::hours(2));
         assert_eq!(a.billing.granularity, Grid::HOURLY);
         assert_eq!(a.billing.max_window, Duration::days(1));
-        assert_eq!(a.billing.include_zones, ["EXTERNAL"]);
+        assert_eq!(a.billing.include_zones(), ["EXTERNAL"]);
+        assert!(!a.billing.zone_lists_given());
         assert!(a.billing.exclude_zones.is_empty());
         assert_eq!(a.billing.server_utc_offset, UtcOffset::UTC);
         assert!(a.billing.exclude_accounts.is_empty());
@@ -595,7 +610,8 @@ mod tests {
         assert_eq!(a.lag, Duration::minutes(90));
         assert_eq!(a.billing.granularity, Grid::MINUTELY);
         assert_eq!(a.billing.max_window, Duration::hours(6));
-        assert_eq!(a.billing.include_zones, ["EXTERNAL", "DMZ"]);
+        assert_eq!(a.billing.include_zones(), ["EXTERNAL", "DMZ"]);
+        assert!(a.billing.zone_lists_given());
         assert_eq!(a.billing.exclude_zones, ["INTERNAL"]);
         assert_eq!(a.billing.server_utc_offset, offset!(-08:00));
         let excluded: Vec<&str> = a

@@ -240,6 +240,15 @@ pub(crate) fn collect(args: &CollectArgs) -> Result<(), CliError> {
         check_monitor_url(&args.monitor).map_err(CliError::BadValue)?;
     }
     check_billing(&args.billing)?;
+    if from_cloudstack && args.billing.zone_lists_given() {
+        // As `run` refuses them beside `url = "cloudstack"`: a flag that
+        // seemed to take effect would not.
+        return Err(CliError::BadValue(
+            "--include-zones and --exclude-zones cannot be given with --monitor cloudstack: \
+             the zone lists are those CloudStack registered (inclZones, exclZones)"
+                .to_owned(),
+        ));
+    }
     if let (Some(from), Some(until)) = (args.from, args.until)
         && from >= until
     {
@@ -306,7 +315,7 @@ pub(crate) fn collect(args: &CollectArgs) -> Result<(), CliError> {
         ),
         None => (
             args.monitor.clone(),
-            args.billing.include_zones.clone(),
+            args.billing.include_zones(),
             args.billing.exclude_zones.clone(),
         ),
     };

@@ -310,11 +310,11 @@ pub(crate) fn load_ledger(
 /// Sentinel zone both included and excluded.
 pub(crate) fn check_billing(billing: &BillingArgs) -> Result<(), CliError> {
     match billing
-        .include_zones
-        .iter()
+        .include_zones()
+        .into_iter()
         .find(|zone| billing.exclude_zones.contains(zone))
     {
-        Some(zone) => Err(CliError::ZoneIncludedAndExcluded(zone.clone())),
+        Some(zone) => Err(CliError::ZoneIncludedAndExcluded(zone)),
         None => Ok(()),
     }
 }
@@ -354,7 +354,7 @@ pub(crate) fn note_floored(flag: &str, at: OffsetDateTime, grid: Grid) {
 /// granularity is the billing grid.
 fn monitor_config(url: &str, billing: &BillingArgs) -> MonitorConfigBuilder {
     MonitorConfig::builder(url)
-        .include_zones(billing.include_zones.iter().cloned())
+        .include_zones(billing.include_zones())
         .exclude_zones(billing.exclude_zones.iter().cloned())
         .server_time_zone(billing.time_zone())
         .granularity(billing.granularity)

@@ -69,7 +69,8 @@ impl CloudStackDatabase {
     /// query fails;
     /// [`StoreError::Corrupt`] for a registry CloudStack would not leave:
     /// more than one live monitor in the zone (naming every host id), no
-    /// `url` detail or an empty one, or a detail given twice.
+    /// `url` detail or an empty one, a detail given twice, or a zone in
+    /// both `inclZones` and `exclZones`.
     pub async fn traffic_monitor(
         &self,
         zone: &ZoneId,
@@ -161,19 +162,36 @@ impl CloudStackDatabase {
                 });
             }
         };
+        let include_zones = include.map_or_else(
+            || {
+                DEFAULT_INCLUDE_ZONES
+                    .iter()
+                    .map(|&z| z.to_owned())
+                    .collect()
+            },
+            |(_, list)| zone_list(&list),
+        );
+        let (exclude_row, exclude_zones) = exclude.map_or_else(
+            || (None, Vec::new()),
+            |(row, list)| (Some(row), zone_list(&list)),
+        );
+        // Lists that share a zone bill nothing (DESIGN §4: refused).
+        if let Some(shared) = include_zones.iter().find(|z| exclude_zones.contains(z)) {
+            return Err(StoreError::Corrupt {
+                table: "host_details",
+                key: exclude_row.unwrap_or_default(),
+                column: "value",
+                reason: format!(
+                    "traffic monitor host {host_id} has zone {shared} in both inclZones and \
+                     exclZones; no traffic could match"
+                ),
+            });
+        }
         Ok(RegisteredTrafficMonitor {
             host_id,
             url,
-            include_zones: include.map_or_else(
-                || {
-                    DEFAULT_INCLUDE_ZONES
-                        .iter()
-                        .map(|&z| z.to_owned())
-                        .collect()
-                },
-                |(_, list)| zone_list(&list),
-            ),
-            exclude_zones: exclude.map_or_else(Vec::new, |(_, list)| zone_list(&list)),
+            include_zones,
+            exclude_zones,
         })
     }
 }

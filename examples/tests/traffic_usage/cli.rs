@@ -697,3 +697,37 @@ fn sums_past_64_bits_fail_before_any_output() {
         assert!(stdout(&output).is_empty(), "{format}: {}", stdout(&output));
     }
 }
+
+/// With `--monitor cloudstack` the zone lists are the registration's: the
+/// flags are refused (as `run` refuses the keys), before any connection.
+#[test]
+fn zone_lists_with_monitor_cloudstack_are_refused() {
+    let scratch = Scratch::new();
+    let db = scratch.path("usage.db");
+    for flags in [
+        &["--include-zones", "PEERING"][..],
+        &["--exclude-zones", "TRANSIT"],
+        &["--include-zones", "EXTERNAL", "--exclude-zones", "TRANSIT"],
+    ] {
+        let mut args = vec![
+            "collect",
+            "--monitor",
+            "cloudstack",
+            // Nothing listens on port 1: a connection would fail, not refuse.
+            "--events",
+            "mysql://root@127.0.0.1:1/cloud",
+            "--db",
+            db.to_str().unwrap(),
+            "--zone",
+            "1",
+            "--from",
+            "2026-11-01T00:00:00Z",
+        ];
+        args.extend_from_slice(flags);
+        crate::support::assert_refused(
+            &run(&args),
+            "--include-zones and --exclude-zones cannot be given with --monitor cloudstack",
+        );
+        assert!(!db.exists());
+    }
+}

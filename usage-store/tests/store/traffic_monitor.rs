@@ -153,5 +153,32 @@ async fn missing_and_corrupt_registrations_are_errors() {
             .contains("second url detail of traffic monitor host 6"),
         "{err}"
     );
+
+    // A zone in both lists: nothing could ever be billed (DESIGN §4).
+    db.execute(&[
+        "UPDATE host_details SET value = 'EXTERNAL, PEERING' WHERE host_id = 11 AND name = 'inclZones'",
+        "UPDATE host_details SET value = 'PEERING' WHERE host_id = 11 AND name = 'exclZones'",
+    ])
+    .await;
+    let err = cloud
+        .traffic_monitor(&ZoneId::new("5").unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            StoreError::Corrupt {
+                table: "host_details",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().ends_with(
+            "column value: traffic monitor host 11 has zone PEERING in both inclZones and exclZones; no traffic could match"
+        ),
+        "{err}"
+    );
     cloud.close().await;
 }
