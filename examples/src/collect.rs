@@ -186,10 +186,12 @@ pub(crate) fn cloudstack_posting(
     } else {
         "cloud".to_owned()
     };
-    Ok(CloudStackPosting {
+    let posting = CloudStackPosting {
         host_id,
         cloud_database,
-    })
+    };
+    posting.check_database_name()?;
+    Ok(posting)
 }
 
 /// The store named by `--db`, with the password of `--db-password-env`.

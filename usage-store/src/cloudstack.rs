@@ -29,12 +29,43 @@ pub struct CloudStackPosting {
     /// `addTrafficMonitor` created it: the rows' `device_id`.
     pub host_id: u64,
     /// The name of CloudStack's database on the store's MySQL server,
-    /// usually `cloud`: letters, digits and `_` only.
+    /// usually `cloud` (CloudStack's `db.cloud.name`): any MySQL database
+    /// name (1 to 64 characters, no NUL, no trailing space), written as a
+    /// quoted identifier.
     pub cloud_database: String,
 }
 
+impl CloudStackPosting {
+    /// Checks that [`CloudStackPosting::cloud_database`] can name a MySQL
+    /// database, so that a caller can refuse it before any request.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::CloudStackDatabase`] naming it.
+    pub fn check_database_name(&self) -> Result<(), StoreError> {
+        let name = &self.cloud_database;
+        if name.is_empty()
+            || name.chars().count() > 64
+            || name.contains('\0')
+            || name.ends_with(' ')
+        {
+            return Err(StoreError::CloudStackDatabase { name: name.clone() });
+        }
+        Ok(())
+    }
+
+    /// `` `cloud`.user_statistics ``: the table, its database name quoted
+    /// as a MySQL identifier (a backtick doubled).
+    fn user_statistics(&self) -> String {
+        format!(
+            "`{}`.user_statistics",
+            self.cloud_database.replace('`', "``")
+        )
+    }
+}
+
 /// Checks, before any write, that posting is possible: a `mysql://` store,
-/// a plain database name, a decimal zone id and a decimal account id for
+/// a database name, a decimal zone id and a decimal account id for
 /// every account with bytes to post.
 pub(crate) fn check_posting(
     store: &Store,
@@ -47,13 +78,7 @@ pub(crate) fn check_posting(
             target: store.target().to_string(),
         });
     }
-    let name = &posting.cloud_database;
-    if name.is_empty()
-        || name.len() > 64
-        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-    {
-        return Err(StoreError::CloudStackDatabase { name: name.clone() });
-    }
+    posting.check_database_name()?;
     cloudstack_id("zone", zone.as_str())?;
     for &(account, sent, received) in amounts {
         if sent == 0 && received == 0 {
@@ -95,7 +120,7 @@ pub(crate) async fn post_usage(
     zone: &ZoneId,
     amounts: &[(&str, u128, u128)],
 ) -> Result<(), StoreError> {
-    let table = format!("`{}`.user_statistics", posting.cloud_database);
+    let table = posting.user_statistics();
     let zone_id = cloudstack_id("zone", zone.as_str())?;
     for &(account, sent, received) in amounts {
         if sent == 0 && received == 0 {
@@ -156,4 +181,31 @@ pub(crate) async fn post_usage(
         .doing("adding usage to CloudStack's user statistics")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CloudStackPosting;
+
+    fn posting(name: &str) -> CloudStackPosting {
+        CloudStackPosting {
+            host_id: 5,
+            cloud_database: name.to_owned(),
+        }
+    }
+
+    #[test]
+    fn any_mysql_database_name_is_quoted() {
+        for (name, table) in [
+            ("cloud", "`cloud`.user_statistics"),
+            ("cloud-probe", "`cloud-probe`.user_statistics"),
+            ("a`b; DROP", "`a``b; DROP`.user_statistics"),
+        ] {
+            assert!(posting(name).check_database_name().is_ok(), "{name}");
+            assert_eq!(posting(name).user_statistics(), table);
+        }
+        for name in ["", "cloud ", "a\0b", &"x".repeat(65)] {
+            assert!(posting(name).check_database_name().is_err(), "{name:?}");
+        }
+    }
 }

@@ -316,8 +316,10 @@ pub enum StoreError {
         /// that is not a decimal number, that CloudStack's zones are.
         hint: &'static str,
     },
-    /// A CloudStack database name that is not a plain identifier.
-    #[error("invalid CloudStack database name {name:?}: expected letters, digits and '_'")]
+    /// A CloudStack database name that cannot name a MySQL database.
+    #[error(
+        "invalid CloudStack database name {name:?}: a MySQL database name is 1 to 64 characters, without NUL or a trailing space"
+    )]
     CloudStackDatabase {
         /// The name given.
         name: String,

@@ -84,10 +84,12 @@ impl CloudDb {
             }
         };
         let name = unique_name();
-        conn.execute(format!("CREATE DATABASE {name}").as_str())
+        conn.execute(format!("CREATE DATABASE `{name}`").as_str())
             .await
             .unwrap();
-        conn.execute(format!("USE {name}").as_str()).await.unwrap();
+        conn.execute(format!("USE `{name}`").as_str())
+            .await
+            .unwrap();
         for table in [USAGE_EVENT, HOST, HOST_DETAILS] {
             conn.execute(table).await.unwrap();
         }
@@ -145,7 +147,7 @@ impl Drop for CloudDb {
                 for id in ids {
                     let _ = conn.execute(format!("KILL {id}").as_str()).await;
                 }
-                conn.execute(format!("DROP DATABASE IF EXISTS {name}").as_str())
+                conn.execute(format!("DROP DATABASE IF EXISTS `{name}`").as_str())
                     .await
                     .unwrap();
                 let _ = conn.close().await;
@@ -166,5 +168,7 @@ fn unique_name() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
     let random = nanos ^ (std::process::id().rotate_left(16)) ^ counter.wrapping_mul(2_654_435_761);
-    format!("uscloud_{}_{counter}_{:08x}", std::process::id(), random)
+    // With `-`, which a MySQL name may hold when quoted: the posting must
+    // quote it.
+    format!("uscloud-{}-{counter}-{:08x}", std::process::id(), random)
 }

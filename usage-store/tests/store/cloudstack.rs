@@ -59,7 +59,7 @@ async fn statistics(db: &TestDb, cloud: &str) -> Vec<Vec<Option<String>>> {
         "SELECT CAST(account_id AS CHAR), CAST(data_center_id AS CHAR), CAST(device_id AS CHAR),
                 device_type, CAST(network_id AS CHAR), public_ip_address,
                 CAST(current_bytes_sent AS CHAR), CAST(current_bytes_received AS CHAR)
-         FROM {cloud}.user_statistics ORDER BY account_id, id"
+         FROM `{cloud}`.user_statistics ORDER BY account_id, id"
     ))
     .fetch_all(&mut raw)
     .await
@@ -110,7 +110,9 @@ async fn windows_are_posted_to_user_statistics_in_the_same_transaction() {
         }
         let cloud = db.extra_database("cloud").await;
         let mut raw = db.raw().await;
-        raw.execute(format!("USE {cloud}").as_str()).await.unwrap();
+        raw.execute(format!("USE `{cloud}`").as_str())
+            .await
+            .unwrap();
         raw.execute(USER_STATISTICS).await.unwrap();
         // An existing row of account 43, as CloudStack's listener left it.
         raw.execute(
@@ -183,7 +185,7 @@ async fn windows_are_posted_to_user_statistics_in_the_same_transaction() {
             "{err:?}"
         );
         let mut bad_name = posting.clone();
-        bad_name.cloud_database = "cloud; DROP".to_owned();
+        bad_name.cloud_database = "cloud ".to_owned();
         let err = store
             .commit_window(&window_of_zone_7(
                 b,

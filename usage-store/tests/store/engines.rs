@@ -68,12 +68,13 @@ impl TestDb {
     }
 
     /// Creates one more database on the same server, dropped with this one,
-    /// and returns its name (servers only).
+    /// and returns its name (servers only). The name holds a `-`, legal in
+    /// a quoted name, so that code naming it must quote it.
     pub(crate) async fn extra_database(&mut self, suffix: &str) -> String {
-        let name = format!("{}_{suffix}", self.created[0]);
+        let name = format!("{}-{suffix}", self.created[0]);
         let admin = self.admin.unwrap_or_default();
         let mut conn = AnyConnection::connect(admin).await.unwrap();
-        conn.execute(format!("CREATE DATABASE {name}").as_str())
+        conn.execute(format!("CREATE DATABASE {}", quoted(self.engine, &name)).as_str())
             .await
             .unwrap();
         conn.close().await.unwrap();
@@ -113,6 +114,7 @@ impl Drop for TestDb {
                             let _ = conn.execute(format!("KILL {id}").as_str()).await;
                         }
                     }
+                    let name = quoted(engine, &name);
                     let sql = match engine {
                         Engine::Postgres => format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
                         _ => format!("DROP DATABASE IF EXISTS {name}"),
@@ -232,4 +234,12 @@ fn unique_name() -> String {
         .map_or(0, |d| d.subsec_nanos());
     let random = nanos ^ (std::process::id().rotate_left(16)) ^ counter.wrapping_mul(2_654_435_761);
     format!("ustest_{}_{counter}_{:08x}", std::process::id(), random)
+}
+
+/// `name` as a quoted identifier of `engine`'s SQL.
+fn quoted(engine: Engine, name: &str) -> String {
+    match engine {
+        Engine::Postgres => format!("\"{}\"", name.replace('"', "\"\"")),
+        _ => format!("`{}`", name.replace('`', "``")),
+    }
 }
