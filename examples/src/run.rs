@@ -188,6 +188,10 @@ async fn pass(
     let mut failed = 0;
     for monitor in &config.monitors {
         let zone = &monitor.zone;
+        // Known before the pass: a long catch-up shows where it stands.
+        if let Ok(Some(checkpoint)) = store.checkpoint(zone).await {
+            metrics.set_checkpoint(zone, checkpoint);
+        }
         match zone_pass(config, monitor, &loaded, &store, metrics, accept_changed).await {
             Ok(()) => {}
             Err(error @ CliError::Store(usage_store::StoreError::SettingsChanged { .. }))
@@ -333,6 +337,7 @@ async fn zone_pass(
     let summary = collection
         .collect(monitor.from, None, OffsetDateTime::now_utc(), |report| {
             progress.window_done(report);
+            metrics.set_checkpoint(zone, report.window.end());
             metrics.window_committed(
                 zone,
                 report.bytes_sent,

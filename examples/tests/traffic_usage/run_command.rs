@@ -612,3 +612,45 @@ fn a_setting_edited_while_running_refuses_that_zone_only() {
         "zone,account,bytes_sent,bytes_received\nz1,a,100,0\nz2,b,50,0\n"
     );
 }
+
+/// During a long catch-up the checkpoint metric is there, and follows
+/// each committed window (DESIGN §12: per zone), not only the end of the
+/// zone's pass.
+#[test]
+fn the_checkpoint_metric_follows_a_catch_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let ts = emulator(&TWO_ZONES_FLOWS);
+    // Each request waits: a pass of a month of daily windows takes seconds.
+    ts.faults()
+        .set(Fault::Delay(Duration::from_millis(300)), Times::Always)
+        .unwrap();
+    write_two_zones_events(dir.path());
+    let config = config(dir.path(), "1h", "1h", &[("z1", ts.url().to_string())]);
+    let (mut child, addr) = run_with_metrics(&config, Stdio::null());
+    let from = 1_793_491_200_u64; // 2026-11-01T00:00:00Z
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < deadline, "no window committed");
+        let metrics = scrape(&addr);
+        let value = |name: &str| {
+            metrics
+                .lines()
+                .find(|l| l.starts_with(name) && l.contains("zone=\"z1\""))
+                .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        };
+        let windows = value("traffic_usage_windows_total{").unwrap_or(0.0) as u64;
+        if windows >= 2 {
+            let checkpoint = value("traffic_usage_checkpoint_timestamp_seconds{")
+                .unwrap_or_else(|| panic!("no checkpoint after {windows} windows: {metrics}"))
+                as u64;
+            // Set as each window commits, just before it is counted.
+            assert!(
+                (from + windows * 86_400..=from + (windows + 1) * 86_400).contains(&checkpoint),
+                "{windows} windows, checkpoint {checkpoint}"
+            );
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    terminate(&mut child);
+}
