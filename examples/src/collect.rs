@@ -379,6 +379,12 @@ async fn run(
     for late in collection.check_late_events().await? {
         eprintln!("warning: {}", late.detail);
     }
+    for row in collection.check_late_skipped_rows().await? {
+        eprintln!(
+            "warning: {} (found after its window was billed; stored with it)",
+            row.detail
+        );
+    }
     let checkpoint = store.checkpoint(zone).await?;
     if let (Some(checkpoint), Some(from), false) = (checkpoint, args.from, args.restate) {
         tracing::info!(

@@ -201,9 +201,10 @@ impl Metrics {
         }
     }
 
-    /// Counts `late-event` anomalies stored for the zone's billed windows
-    /// (they come with no new window).
-    pub(crate) fn late_events_found(&self, zone: &ZoneId, anomalies: u64) {
+    /// Counts anomalies stored for the zone's windows billed before (they
+    /// come with no new window): `late-event`s, and skipped rows of the
+    /// events source found after their windows were billed.
+    pub(crate) fn late_anomalies_found(&self, zone: &ZoneId, anomalies: u64) {
         self.list_zone(zone);
         self.anomalies
             .get_or_create(&zone_labels(zone))

@@ -332,7 +332,14 @@ async fn zone_pass(
     for late in &late {
         eprintln!("warning: {}", late.detail);
     }
-    metrics.late_events_found(zone, late.len() as u64);
+    let late_rows = collection.check_late_skipped_rows().await?;
+    for row in &late_rows {
+        eprintln!(
+            "warning: {} (found after its window was billed; stored with it)",
+            row.detail
+        );
+    }
+    metrics.late_anomalies_found(zone, (late.len() + late_rows.len()) as u64);
     let mut progress = Progress::new();
     let summary = collection
         .collect(monitor.from, None, OffsetDateTime::now_utc(), |report| {

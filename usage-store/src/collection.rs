@@ -2,6 +2,8 @@
 //! each planned, asked of Traffic Sentinel, joined and committed in one
 //! transaction (DESIGN §1, §6); late events (§4); restatement (§10).
 
+mod late_skipped;
+
 use std::future::Future;
 use std::ops::ControlFlow;
 

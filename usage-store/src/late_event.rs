@@ -112,4 +112,68 @@ impl Store {
         })
         .await
     }
+
+    /// Stores, with the billed windows their times fall in, the rows of the
+    /// events source that were skipped (DESIGN §11: a `resource_name` that
+    /// is not an address) and found after their windows were billed: each
+    /// `(window, anomaly)` once (a rerun stores nothing twice), in one
+    /// transaction. Returns, for each row, whether it was new.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::ReadOnly`]; [`StoreError::CheckpointMoved`] when the
+    /// zone's checkpoint is no longer `checkpoint`;
+    /// [`StoreError::WindowNotBilled`] for a window that was never
+    /// committed; [`StoreError::Database`].
+    pub async fn record_late_skipped_rows(
+        &self,
+        zone: &ZoneId,
+        checkpoint: OffsetDateTime,
+        rows: &[(CollectionWindow, AnomalyRow)],
+    ) -> Result<Vec<bool>, StoreError> {
+        self.writable()?;
+        let mut bounded = Vec::with_capacity(rows.len());
+        for (window, row) in rows {
+            bounded.push((*window, check_window(zone, *window)?, row));
+        }
+        let bounded = &bounded;
+        self.retrying(|| async move {
+            let mut tx = self.begin_write().await?;
+            let conn: &mut AnyConnection = &mut tx;
+            let found = lock_zone(conn, self.dialect, zone, false).await?.flatten();
+            if found != Some(checkpoint) {
+                return Err(StoreError::CheckpointMoved {
+                    zone: zone.clone(),
+                    expected: Some(checkpoint),
+                    found,
+                });
+            }
+            let select = self
+                .dialect
+                .sql("SELECT end_at FROM windows WHERE zone = ? AND start_at = ?");
+            let mut new = Vec::with_capacity(bounded.len());
+            for (window, bounds, row) in bounded {
+                let end: Option<i64> = sqlx::query_scalar(&select)
+                    .bind(zone.as_str())
+                    .bind(bounds.0)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .doing("reading the window")?;
+                if end != Some(bounds.1) {
+                    return Err(StoreError::WindowNotBilled {
+                        zone: zone.clone(),
+                        window: *window,
+                    });
+                }
+                let stored =
+                    insert_anomalies(conn, self.dialect, zone.as_str(), *bounds, &[*row]).await?;
+                new.push(stored > 0);
+            }
+            tx.commit()
+                .await
+                .doing("committing skipped rows found late")?;
+            Ok(new)
+        })
+        .await
+    }
 }

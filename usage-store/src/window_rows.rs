@@ -358,16 +358,16 @@ pub(crate) async fn insert_records(
 }
 
 /// Inserts anomalies of the window `[start, end)`, skipping any whose key
-/// `(kind, event_id)` the window already holds.
+/// `(kind, event_id)` the window already holds; the number inserted.
 pub(crate) async fn insert_anomalies(
     conn: &mut AnyConnection,
     dialect: Dialect,
     zone: &str,
     (start, end): (i64, i64),
     anomalies: &[&AnomalyRow],
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     if anomalies.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let sql = format!(
         "INSERT INTO anomalies
@@ -377,10 +377,11 @@ pub(crate) async fn insert_anomalies(
         dialect.on_conflict_do_nothing("zone, window_start, kind, event_hi, event_lo", "zone")
     );
     let sql = dialect.sql(&sql);
+    let mut stored = 0;
     for anomaly in anomalies {
         let (event_hi, event_lo) = split(anomaly.event_id);
         let other = anomaly.other_event_id.map(split);
-        sqlx::query(&sql)
+        stored += sqlx::query(&sql)
             .bind(zone)
             .bind(start)
             .bind(end)
@@ -392,9 +393,10 @@ pub(crate) async fn insert_anomalies(
             .bind(anomaly.detail.as_str())
             .execute(&mut *conn)
             .await
-            .doing("storing anomalies")?;
+            .doing("storing anomalies")?
+            .rows_affected();
     }
-    Ok(())
+    Ok(stored)
 }
 
 /// Replaces the zone's settings.

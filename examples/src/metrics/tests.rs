@@ -88,7 +88,7 @@ fn encoding_holds_exactly_the_expected_samples() {
     metrics.window_committed(&one, big, 10, 2);
     metrics.window_committed(&one, 5, 20, 0);
     // Late events found in windows billed before: anomalies, no window.
-    metrics.late_events_found(&one, 3);
+    metrics.late_anomalies_found(&one, 3);
     metrics.set_checkpoint(&one, datetime!(2026-11-01 02:00 UTC));
     metrics.set_checkpoint(&one, datetime!(2026-11-01 03:00 +01:00));
     metrics.collect_failed(&odd);

@@ -610,6 +610,11 @@ impl CloudDatabase {
         CloudDatabase { db }
     }
 
+    /// Runs `statement` in the database, as CloudStack would.
+    pub(crate) fn execute(&self, statement: &str) {
+        self.db.execute(statement);
+    }
+
     /// The database as `--events` takes it.
     pub(crate) fn url(&self) -> &str {
         self.db.target()
