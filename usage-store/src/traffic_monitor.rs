@@ -8,7 +8,11 @@
 //! (comma-separated Traffic Sentinel zone names). A host that is deleted
 //! keeps its row with `removed` set. CloudStack refuses a second monitor in
 //! a zone. Its Traffic Sentinel resource sends no zone condition for a list
-//! that is present but empty.
+//! that is present but empty, and for a list that is absent uses the global
+//! settings `traffic.sentinel.include.zones` (default `EXTERNAL`) and
+//! `traffic.sentinel.exclude.zones` (default empty) of its `configuration`
+//! table (`TrafficSentinelResource`: "Use Global include/exclude zones if
+//! there are no per TS zones").
 
 use std::fmt;
 
@@ -20,9 +24,16 @@ use crate::error::Doing as _;
 use crate::store::{get, get_text};
 use crate::{CloudStackDatabase, StoreError};
 
-/// The include zones of a monitor registered without `inclZones`:
-/// `EXTERNAL`, traffic to and from outside the cloud.
+/// The include zones of a monitor registered without `inclZones` when
+/// CloudStack's global setting `traffic.sentinel.include.zones` cannot be
+/// read: its default, `EXTERNAL`, traffic to and from outside the cloud.
 pub const DEFAULT_INCLUDE_ZONES: &[&str] = &["EXTERNAL"];
+
+/// CloudStack's global settings (`configuration.name`) that give the zone
+/// lists of a monitor registered without its own.
+const GLOBAL_INCLUDE_ZONES: &str = "traffic.sentinel.include.zones";
+/// See [`GLOBAL_INCLUDE_ZONES`].
+const GLOBAL_EXCLUDE_ZONES: &str = "traffic.sentinel.exclude.zones";
 
 /// A zone's traffic monitor as CloudStack's `addTrafficMonitor` registered
 /// it, found by [`CloudStackDatabase::traffic_monitor`].
@@ -37,10 +48,14 @@ pub struct RegisteredTrafficMonitor {
     /// `addTrafficMonitor` (not validated here).
     pub url: String,
     /// The `inclZones` detail split at commas, items trimmed and empty ones
-    /// dropped; [`DEFAULT_INCLUDE_ZONES`] when the detail is absent. Empty
-    /// when the detail is present but empty: no zone condition.
+    /// dropped. When the detail is absent, CloudStack's global setting
+    /// `traffic.sentinel.include.zones` read the same way, or
+    /// [`DEFAULT_INCLUDE_ZONES`] when that cannot be read (no
+    /// `configuration` table, no such row, no privilege to read it). Empty
+    /// when the list is present but empty: no zone condition.
     pub include_zones: Vec<String>,
-    /// The `exclZones` detail, read the same way; empty when absent.
+    /// The `exclZones` detail, read the same way (the global setting
+    /// `traffic.sentinel.exclude.zones`); empty when neither can be read.
     pub exclude_zones: Vec<String>,
 }
 
@@ -162,19 +177,25 @@ impl CloudStackDatabase {
                 });
             }
         };
-        let include_zones = include.map_or_else(
-            || {
-                DEFAULT_INCLUDE_ZONES
+        let include_zones = match include {
+            Some((_, list)) => zone_list(&list),
+            None => match self.global_setting(GLOBAL_INCLUDE_ZONES).await {
+                Some(list) => zone_list(&list),
+                None => DEFAULT_INCLUDE_ZONES
                     .iter()
                     .map(|&z| z.to_owned())
-                    .collect()
+                    .collect(),
             },
-            |(_, list)| zone_list(&list),
-        );
-        let (exclude_row, exclude_zones) = exclude.map_or_else(
-            || (None, Vec::new()),
-            |(row, list)| (Some(row), zone_list(&list)),
-        );
+        };
+        let (exclude_row, exclude_zones) = match exclude {
+            Some((row, list)) => (Some(row), zone_list(&list)),
+            None => (
+                None,
+                self.global_setting(GLOBAL_EXCLUDE_ZONES)
+                    .await
+                    .map_or_else(Vec::new, |list| zone_list(&list)),
+            ),
+        };
         // Lists that share a zone bill nothing (DESIGN §4: refused).
         if let Some(shared) = include_zones.iter().find(|z| exclude_zones.contains(z)) {
             return Err(StoreError::Corrupt {
@@ -193,6 +214,22 @@ impl CloudStackDatabase {
             include_zones,
             exclude_zones,
         })
+    }
+}
+
+impl CloudStackDatabase {
+    /// The value of CloudStack's global setting `name` (its `configuration`
+    /// table; `NULL` read as empty), or `None` when it cannot be read: no
+    /// such table, row or privilege. The caller then takes CloudStack's
+    /// default, which a fresh installation also holds.
+    async fn global_setting(&self, name: &str) -> Option<String> {
+        let value: Option<Option<String>> =
+            sqlx::query_scalar("SELECT value FROM configuration WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .ok()?;
+        value.map(Option::unwrap_or_default)
     }
 }
 

@@ -10,7 +10,8 @@ use crate::cloud_database::CloudDb;
 ///
 /// * zone 1: host 3 with every detail; host 2, removed; host 1, a routing
 ///   host;
-/// * zone 2: host 6, registered without zone lists;
+/// * zone 2: host 6, registered without zone lists (without CloudStack's
+///   `configuration` table, the defaults);
 /// * zone 3: host 7, without a `url` detail;
 /// * zone 4: hosts 8 and 10, both live (a registry CloudStack would refuse);
 /// * zone 5: host 11, with empty zone lists;
@@ -88,6 +89,58 @@ async fn registered_monitors_are_found_with_their_zones() {
             .unwrap();
         assert_eq!(found, want, "zone {zone}");
     }
+    cloud.close().await;
+}
+
+/// A monitor registered without zone lists takes CloudStack's global
+/// settings, as its Traffic Sentinel resource does; one with its own lists
+/// keeps them; a `NULL` setting is no zone condition.
+#[tokio::test]
+async fn global_settings_give_the_lists_a_registration_lacks() {
+    let Some(db) = CloudDb::create().await else {
+        return;
+    };
+    db.execute(&REGISTRY).await;
+    // As CloudStack's create-schema.sql declares the columns read.
+    db.execute(&[
+        "CREATE TABLE configuration (
+            category varchar(255) NOT NULL DEFAULT 'Advanced',
+            instance varchar(255) NOT NULL,
+            component varchar(255) NOT NULL DEFAULT 'management-server',
+            name varchar(255) NOT NULL,
+            value varchar(4095),
+            description varchar(1024),
+            PRIMARY KEY (name)
+        )",
+        "INSERT INTO configuration (category, instance, name, value) VALUES
+            ('Usage', 'DEFAULT', 'traffic.sentinel.include.zones', 'EXTERNAL, PEERING'),
+            ('Usage', 'DEFAULT', 'traffic.sentinel.exclude.zones', 'INTERNAL')",
+    ])
+    .await;
+    let cloud = db.connect().await;
+    let zone = |z: &str| ZoneId::new(z).unwrap();
+    assert_eq!(
+        cloud.traffic_monitor(&zone("2")).await.unwrap(),
+        monitor(
+            6,
+            "https://ts2.example",
+            &["EXTERNAL", "PEERING"],
+            &["INTERNAL"]
+        )
+    );
+    // Its own lists, even empty ones, are kept.
+    assert_eq!(
+        cloud.traffic_monitor(&zone("5")).await.unwrap(),
+        monitor(11, "http://ts5.example", &[], &[])
+    );
+    db.execute(&[
+        "UPDATE configuration SET value = NULL WHERE name = 'traffic.sentinel.include.zones'",
+    ])
+    .await;
+    assert_eq!(
+        cloud.traffic_monitor(&zone("2")).await.unwrap(),
+        monitor(6, "https://ts2.example", &[], &["INTERNAL"])
+    );
     cloud.close().await;
 }
 
