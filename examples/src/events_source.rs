@@ -136,7 +136,7 @@ impl EventsSource<'_> {
         let target = self.cloudstack_target()?;
         let options = UsageEventOptions::new()
             .resource_type(self.resource_type)
-            .skipped_of_zones(zones.iter().cloned());
+            .collected_zones(zones.iter().cloned());
         let database = CloudStackDatabase::connect(&target).await?;
         let mut events: Vec<IpEvent> = Vec::new();
         let mut named: BTreeSet<ZoneId> = BTreeSet::new();

@@ -49,14 +49,14 @@ const TABLE: &str = "usage_event";
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct UsageEventOptions {
     resource_type: String,
-    skipped_zones: Option<Vec<ZoneId>>,
+    collected_zones: Option<Vec<ZoneId>>,
 }
 
 impl Default for UsageEventOptions {
     fn default() -> UsageEventOptions {
         UsageEventOptions {
             resource_type: DIRECT_ATTACHED.to_owned(),
-            skipped_zones: None,
+            collected_zones: None,
         }
     }
 }
@@ -77,13 +77,15 @@ impl UsageEventOptions {
         }
     }
 
-    /// Lists only the skipped rows of `zones` in
-    /// [`UsageEventsRead::skipped`], so that memory does not grow with the
-    /// other zones' skipped rows (events of every zone are still handed
-    /// over). By default, the skipped rows of every zone are listed.
-    pub fn skipped_of_zones(self, zones: impl IntoIterator<Item = ZoneId>) -> UsageEventOptions {
+    /// The zones being collected: only their skipped rows are listed in
+    /// [`UsageEventsRead::skipped`] (memory does not grow with the other
+    /// zones' rows), and only their rows are refused as corrupt (a row that
+    /// names another zone cannot change these zones' ownership, and is
+    /// passed over). Events of every zone are still handed over, so that a
+    /// caller can name the zones the table holds. By default, every zone.
+    pub fn collected_zones(self, zones: impl IntoIterator<Item = ZoneId>) -> UsageEventOptions {
         UsageEventOptions {
-            skipped_zones: Some(zones.into_iter().collect()),
+            collected_zones: Some(zones.into_iter().collect()),
             ..self
         }
     }
@@ -168,7 +170,8 @@ impl CloudStackDatabase {
     /// [`StoreError::Database`] when the query fails (e.g. no `usage_event`
     /// table); [`StoreError::Corrupt`] naming the row id and column of a
     /// value that cannot be read (a `NULL` `created`, `zone_id` or
-    /// `account_id`, a time before 1970). Events handed over before an
+    /// `account_id`, a time before 1970) in a row of a collected zone (see
+    /// [`UsageEventOptions::collected_zones`]). Events handed over before an
     /// error stay handed over.
     pub async fn read_ip_events(
         &self,
@@ -190,8 +193,25 @@ impl CloudStackDatabase {
             .bind(options.resource_type.as_str())
             .fetch(&self.pool);
         let mut read = UsageEventsRead::default();
+        let collected = |zone: &str| {
+            options
+                .collected_zones
+                .as_ref()
+                .is_none_or(|zones| zones.iter().any(|z| z.as_str() == zone))
+        };
         while let Some(row) = next_row(&mut rows, "reading CloudStack's usage events").await? {
-            match event_of(&row)? {
+            let outcome = match event_of(&row) {
+                Ok(outcome) => outcome,
+                Err(error) => {
+                    // A corrupt row of a zone not collected is passed over.
+                    let zone: Option<String> = row.try_get(4).ok().flatten();
+                    if zone.is_some_and(|zone| !collected(&zone)) {
+                        continue;
+                    }
+                    return Err(error);
+                }
+            };
+            match outcome {
                 RowOutcome::Event(event) => {
                     read.events += 1;
                     if each(event).is_break() {
@@ -199,11 +219,7 @@ impl CloudStackDatabase {
                     }
                 }
                 RowOutcome::Skipped(skipped) => {
-                    if options
-                        .skipped_zones
-                        .as_ref()
-                        .is_none_or(|zones| zones.contains(&skipped.zone))
-                    {
+                    if collected(skipped.zone.as_str()) {
                         read.skipped.push(skipped);
                     }
                 }

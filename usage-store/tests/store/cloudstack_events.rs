@@ -340,6 +340,16 @@ async fn unreadable_rows_are_errors_naming_row_and_column() {
         "corrupt usage_event row 6: column created: NULL or not a valid date"
     );
     assert_eq!(events, [5], "the event before the bad row was handed over");
+    // Row 6 is of zone 1: collecting zone 2 only, it is passed over, and
+    // collecting zone 1 it is refused as before.
+    let zones = |z: &str| UsageEventOptions::new().collected_zones([ZoneId::new(z).unwrap()]);
+    let (events, _) = read_all(&cloud, &zones("2")).await;
+    assert_eq!(events.iter().map(|e| e.id).collect::<Vec<_>>(), [5]);
+    let err = cloud
+        .read_ip_events(&zones("1"), |_| ControlFlow::Continue(()))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("row 6"), "{err}");
 
     db.execute(&[
         "DELETE FROM usage_event WHERE id = 6",
@@ -482,7 +492,7 @@ async fn skipped_rows_of_other_zones_are_not_listed() {
     let cloud = db.connect().await;
     for (zones, want_skipped) in [(&["2"][..], &[][..]), (&["1", "2"], &[1006, 1015])] {
         let options = UsageEventOptions::new()
-            .skipped_of_zones(zones.iter().map(|z| usage_model::ZoneId::new(*z).unwrap()));
+            .collected_zones(zones.iter().map(|z| ZoneId::new(*z).unwrap()));
         let (events, read) = read_all(&cloud, &options).await;
         assert_eq!(events.len(), 6, "{zones:?}");
         let skipped: Vec<u64> = read.skipped.iter().map(|s| s.id).collect();
