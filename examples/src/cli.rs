@@ -217,7 +217,8 @@ pub(crate) struct BillingArgs {
     #[arg(long, value_name = "DUR", default_value = "1d", value_parser = parse_duration)]
     pub(crate) max_window: Duration,
     /// Traffic Sentinel zones whose traffic is billable (comma-separated).
-    /// By default, EXTERNAL.
+    /// Not with --monitor cloudstack, which takes the registered zones.
+    /// [default: EXTERNAL]
     #[arg(long, value_name = "Z,..", value_delimiter = ',', value_parser = parse_ts_zone)]
     pub(crate) include_zones: Option<Vec<String>>,
     /// Traffic Sentinel zones excluded from billing (comma-separated).
