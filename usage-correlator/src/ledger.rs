@@ -607,6 +607,45 @@ impl LateEventFinder<'_> {
     /// The candidate of `window`, as
     /// [`OwnershipLedger::late_event_candidate`] gives it.
     pub fn candidate(&mut self, window: TimeInterval) -> Option<IpEvent> {
+        let inside = self.sweep(window);
+        let log = self.log;
+        let inside = log[inside].iter().max_by_key(|e| e.id);
+        let before = self.deciding.last().and_then(|&(_, i)| log.get(i));
+        let found = inside.into_iter().chain(before).max_by_key(|e| e.id)?;
+        self.event(found)
+    }
+
+    /// The candidate of `window` among the events of `ips` only (the
+    /// addresses whose holdings are known to have changed): of the events
+    /// of those addresses inside the window and each one's last event
+    /// before it, the one with the highest id. It names an event that was
+    /// edited in place (same id, another account or time), which the
+    /// highest id of the whole window may not. `None` when those addresses
+    /// have no such event.
+    pub fn candidate_among(&mut self, window: TimeInterval, ips: &[IpAddr]) -> Option<IpEvent> {
+        let slots: Vec<u32> = ips
+            .iter()
+            .filter_map(|ip| self.ips.binary_search(ip).ok())
+            .filter_map(|slot| u32::try_from(slot).ok())
+            .collect();
+        let inside = self.sweep(window);
+        let log = self.log;
+        let inside = log[inside]
+            .iter()
+            .filter(|e| slots.contains(&e.ip))
+            .max_by_key(|e| e.id);
+        let before = slots
+            .iter()
+            .filter_map(|&slot| self.last.get(slot as usize).copied().flatten())
+            .filter_map(|index| log.get(index))
+            .max_by_key(|e| e.id);
+        let found = inside.into_iter().chain(before).max_by_key(|e| e.id)?;
+        self.event(found)
+    }
+
+    /// Sweeps the log up to `window`'s start; the indices in the log of the
+    /// events inside it.
+    fn sweep(&mut self, window: TimeInterval) -> std::ops::Range<usize> {
         let (start, end) = (
             window.start().unix_timestamp_nanos(),
             window.end().unix_timestamp_nanos(),
@@ -627,11 +666,11 @@ impl LateEventFinder<'_> {
         }
         self.swept_to = start;
         let after = &self.log[self.next..];
-        let inside = after[..after.partition_point(|e| e.at() < end)]
-            .iter()
-            .max_by_key(|e| e.id);
-        let before = self.deciding.last().and_then(|&(_, i)| self.log.get(i));
-        let found = inside.into_iter().chain(before).max_by_key(|e| e.id)?;
+        self.next..self.next + after.partition_point(|e| e.at() < end)
+    }
+
+    /// `event` of the log as an [`IpEvent`].
+    fn event(&self, found: &LoggedEvent) -> Option<IpEvent> {
         Some(IpEvent {
             id: found.id,
             at: OffsetDateTime::from_unix_timestamp_nanos(found.at()).ok()?,
@@ -712,11 +751,13 @@ fn hold(held: &mut Vec<Held>, ip: IpAddr, start: Nanos, end: Nanos, account: u32
 
 #[cfg(test)]
 mod tests {
+    use std::net::IpAddr;
+
     use time::OffsetDateTime;
     use time::macros::datetime;
     use usage_model::{AccountId, IpEvent, IpEventKind, TimeInterval, ZoneId};
 
-    use super::{LedgerOptions, OwnershipLedger};
+    use super::{LateEventFinder, LedgerOptions, OwnershipLedger};
     use crate::AnomalyKind;
 
     fn zone() -> ZoneId {
@@ -803,6 +844,39 @@ mod tests {
         // Another zone's log is another digest.
         let other = ZoneId::new("zone-2").unwrap();
         assert_ne!(ledger.event_log_digest(&other, at), digest);
+    }
+
+    /// Among given addresses: their events inside the window and their
+    /// last ones before it, whatever the other addresses' ids.
+    #[test]
+    fn a_late_event_among_addresses_names_their_deciding_event() {
+        let ledger = OwnershipLedger::from_events(LedgerOptions::new(), log());
+        let ip = |text: &str| text.parse::<IpAddr>().unwrap();
+        let window = |start, end| TimeInterval::new(start, end).unwrap();
+        let mut finder = ledger.late_event_finder(&zone());
+        // 02:30..04:00: nothing inside; 10.0.0.1's last event before is 1
+        // (the window's own candidate is 3, of 10.0.0.2).
+        let w = window(
+            datetime!(2026-11-01 02:30 UTC),
+            datetime!(2026-11-01 04:00 UTC),
+        );
+        assert_eq!(finder.candidate(w).map(|e| e.id), Some(3));
+        let among = |finder: &mut LateEventFinder<'_>, ips: &[IpAddr]| {
+            finder.candidate_among(w, ips).map(|e| e.id)
+        };
+        assert_eq!(among(&mut finder, &[ip("10.0.0.1")]), Some(1));
+        assert_eq!(among(&mut finder, &[ip("10.0.0.2")]), Some(3));
+        assert_eq!(among(&mut finder, &[ip("10.0.0.9")]), None);
+        assert_eq!(among(&mut finder, &[]), None);
+        // 04:00..06:00: 10.0.0.1's release (2) is inside.
+        let w = window(
+            datetime!(2026-11-01 04:00 UTC),
+            datetime!(2026-11-01 06:00 UTC),
+        );
+        assert_eq!(
+            finder.candidate_among(w, &[ip("10.0.0.1")]).map(|e| e.id),
+            Some(2)
+        );
     }
 
     #[test]

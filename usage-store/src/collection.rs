@@ -2,6 +2,7 @@
 //! each planned, asked of Traffic Sentinel, joined and committed in one
 //! transaction (DESIGN §1, §6); late events (§4); restatement (§10).
 
+mod changed_addresses;
 mod late_skipped;
 
 use std::future::Future;
@@ -318,7 +319,13 @@ impl<'a, S: TrafficSource + Sync> Collection<'a, S> {
             if *plan.ownership_digest().as_bytes() == stored_digest {
                 continue;
             }
-            let event = finder.candidate(window.window.interval());
+            // An address whose records the log no longer gives names the
+            // event (an edited event too); else the window's latest.
+            let changed = self.changed_addresses(window.window).await?;
+            let interval = window.window.interval();
+            let event = finder
+                .candidate_among(interval, &changed)
+                .or_else(|| finder.candidate(interval));
             let detail = match &event {
                 Some(event) => format!(
                     "late-event: the holdings billed in window {}..{} of zone {} changed; \

@@ -831,3 +831,52 @@ fn anomalies_before_the_first_window_are_reported_with_it() {
         "zone,account,bytes_sent,bytes_received\nz1,acct-b,7,0\nz1,acct-c,8,0\n"
     );
 }
+
+/// An event edited in place (same id, another account) after its window
+/// was billed: the `late-event` warning names that event, found through
+/// the address whose stored records the log no longer gives, not the
+/// window's latest event, which changed nothing (DESIGN §4: "an event that
+/// changed it").
+#[test]
+fn an_edited_event_is_the_one_a_late_event_names() {
+    let events = |first_holder: &str| {
+        [
+            event(
+                1,
+                "ASSIGN",
+                "2026-11-01T00:00:00Z",
+                "z1",
+                first_holder,
+                "198.51.100.1",
+            ),
+            event(
+                2,
+                "ASSIGN",
+                "2026-11-01T05:00:00Z",
+                "z1",
+                "acct-b",
+                "198.51.100.2",
+            ),
+        ]
+    };
+    let story = Story::new(
+        &events("acct-a"),
+        &[
+            "2026-11-01T08:30:00Z,198.51.100.1,192.0.2.1,,EXTERNAL,7",
+            "2026-11-01T09:30:00Z,198.51.100.2,192.0.2.1,,EXTERNAL,8",
+        ],
+    );
+    assert_success(&story.collect("z1", &DAY));
+    story
+        .scratch
+        .write("events.jsonl", &(events("acct-z").join("\n") + "\n"));
+    let again = story.collect("z1", &DAY);
+    assert_success(&again);
+    let log = text(&again.stderr);
+    let warning: Vec<&str> = log.lines().filter(|l| l.contains("late-event:")).collect();
+    assert_eq!(warning.len(), 1, "{log}");
+    assert!(
+        warning[0].contains("event 1 at 2026-11-01T00:00:00Z (NET.IPASSIGN 198.51.100.1 acct-z)"),
+        "{log}"
+    );
+}
