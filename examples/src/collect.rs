@@ -396,13 +396,7 @@ async fn run(
     let mut progress = Progress::new();
     let on_window = |report: &WindowReport| {
         progress.window_done(report);
-        for anomaly in &report.anomalies {
-            tracing::warn!(
-                "anomaly in window {}..{}: {anomaly}",
-                format_time(report.window.start()),
-                format_time(report.window.end())
-            );
-        }
+        crate::progress::log_anomalies(report);
     };
     let summary = match (args.restate, args.from, args.until) {
         (true, Some(from), Some(until)) => collection.restate(from, until, now, on_window).await,

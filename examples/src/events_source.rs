@@ -153,7 +153,8 @@ impl EventsSource<'_> {
         database.close().await;
         let skipped = read?.skipped;
         for skipped in &skipped {
-            tracing::warn!("anomaly: {}", skipped.detail);
+            // Warned of with the window that stores it (once).
+            tracing::debug!("anomaly: {}", skipped.detail);
         }
         named.extend(events.iter().map(|event| event.zone.clone()));
         Ok((events, skipped, named.into_iter().collect()))

@@ -69,6 +69,21 @@ impl<W: Write> Progress<W> {
     }
 }
 
+/// Warns of each anomaly a committed window stored, the ledger's and the
+/// skipped rows of the events source: `anomaly in window START..END: …`.
+pub(crate) fn log_anomalies(report: &WindowReport) {
+    let (start, end) = (
+        format_time(report.window.start()),
+        format_time(report.window.end()),
+    );
+    for anomaly in &report.anomalies {
+        tracing::warn!("anomaly in window {start}..{end}: {anomaly}");
+    }
+    for skipped in &report.skipped_events {
+        tracing::warn!("anomaly in window {start}..{end}: {}", skipped.detail);
+    }
+}
+
 /// `window START..END: ips N, requests N, bytes sent N received N, records
 /// N, anomalies N`.
 pub(crate) fn summary_line(s: &WindowSummary) -> String {

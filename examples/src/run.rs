@@ -344,6 +344,7 @@ async fn zone_pass(
     let summary = collection
         .collect(monitor.from, None, OffsetDateTime::now_utc(), |report| {
             progress.window_done(report);
+            crate::progress::log_anomalies(report);
             metrics.set_checkpoint(zone, report.window.end());
             metrics.window_committed(
                 zone,

@@ -107,7 +107,7 @@ pub struct WindowReport {
     /// CloudStack `usage_event` whose `resource_name` is not an IP
     /// address), stored with it as `not-an-ip-address` anomalies; the
     /// zone's first window also takes those before it.
-    pub skipped_events: u64,
+    pub skipped_events: Vec<SkippedUsageEvent>,
     /// For a restatement: whether anything changed (and adjustments were
     /// stored). Always `true` for a first collection.
     pub changed: bool,
@@ -117,7 +117,7 @@ impl WindowReport {
     /// The anomalies stored with the window: the ledger's and the skipped
     /// rows of the events source.
     pub fn anomaly_count(&self) -> u64 {
-        self.anomalies.len() as u64 + self.skipped_events
+        (self.anomalies.len() + self.skipped_events.len()) as u64
     }
 }
 
@@ -439,7 +439,7 @@ impl<'a, S: TrafficSource + Sync> Collection<'a, S> {
         let (anomalies, skipped) =
             self.reported(window, &outcome.anomalies, planned_from.is_none());
         let rows = anomaly_rows(&anomalies, &skipped);
-        let report = window_report(&plan, &outcome, requests, anomalies, skipped.len(), true);
+        let report = window_report(&plan, &outcome, requests, anomalies, &skipped, true);
         self.store
             .commit_window(&WindowCommit {
                 zone: self.zone.clone(),
@@ -640,7 +640,7 @@ impl<'a, S: TrafficSource + Sync> Collection<'a, S> {
         let outcome = plan.join(&answer).map_err(StoreError::Plan)?;
         let (anomalies, skipped) = self.reported(window, &outcome.anomalies, first);
         let rows = anomaly_rows(&anomalies, &skipped);
-        let mut report = window_report(&plan, &outcome, requests, anomalies, skipped.len(), true);
+        let mut report = window_report(&plan, &outcome, requests, anomalies, &skipped, true);
         let restated = self
             .store
             .restate_window(&RestateCommit {
@@ -670,7 +670,7 @@ fn window_report(
     outcome: &usage_correlator::CycleOutcome,
     requests: u64,
     anomalies: Vec<Anomaly>,
-    skipped_events: usize,
+    skipped_events: &[&SkippedUsageEvent],
     changed: bool,
 ) -> WindowReport {
     let (sent, received) = outcome
@@ -690,7 +690,7 @@ fn window_report(
         bytes_sent: sent,
         bytes_received: received,
         anomalies,
-        skipped_events: skipped_events as u64,
+        skipped_events: skipped_events.iter().map(|&row| row.clone()).collect(),
         changed,
     }
 }
@@ -750,7 +750,7 @@ mod tests {
                 bytes_sent: u128::from(u64::MAX),
                 bytes_received: 1,
                 anomalies: Vec::new(),
-                skipped_events: 0,
+                skipped_events: Vec::new(),
                 changed: true,
             });
         }
