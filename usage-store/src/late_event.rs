@@ -73,30 +73,9 @@ impl Store {
         self.retrying(|| async move {
             let mut tx = self.begin_write().await?;
             let conn: &mut AnyConnection = &mut tx;
-            let found = lock_zone(conn, self.dialect, zone, false).await?.flatten();
-            if found != Some(late.checkpoint) {
-                return Err(StoreError::CheckpointMoved {
-                    zone: zone.clone(),
-                    expected: Some(late.checkpoint),
-                    found,
-                });
-            }
-            let select = self
-                .dialect
-                .sql("SELECT end_at FROM windows WHERE zone = ? AND start_at = ?");
+            self.lock_at_checkpoint(conn, zone, late.checkpoint).await?;
             for (window, bounds, row) in windows {
-                let end: Option<i64> = sqlx::query_scalar(&select)
-                    .bind(zone.as_str())
-                    .bind(bounds.0)
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .doing("reading the window")?;
-                if end != Some(bounds.1) {
-                    return Err(StoreError::WindowNotBilled {
-                        zone: zone.clone(),
-                        window: *window,
-                    });
-                }
+                self.check_billed(conn, zone, *window, *bounds).await?;
                 insert_anomalies(conn, self.dialect, zone.as_str(), *bounds, &[row]).await?;
             }
             let update = self
@@ -140,31 +119,10 @@ impl Store {
         self.retrying(|| async move {
             let mut tx = self.begin_write().await?;
             let conn: &mut AnyConnection = &mut tx;
-            let found = lock_zone(conn, self.dialect, zone, false).await?.flatten();
-            if found != Some(checkpoint) {
-                return Err(StoreError::CheckpointMoved {
-                    zone: zone.clone(),
-                    expected: Some(checkpoint),
-                    found,
-                });
-            }
-            let select = self
-                .dialect
-                .sql("SELECT end_at FROM windows WHERE zone = ? AND start_at = ?");
+            self.lock_at_checkpoint(conn, zone, checkpoint).await?;
             let mut new = Vec::with_capacity(bounded.len());
             for (window, bounds, row) in bounded {
-                let end: Option<i64> = sqlx::query_scalar(&select)
-                    .bind(zone.as_str())
-                    .bind(bounds.0)
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .doing("reading the window")?;
-                if end != Some(bounds.1) {
-                    return Err(StoreError::WindowNotBilled {
-                        zone: zone.clone(),
-                        window: *window,
-                    });
-                }
+                self.check_billed(conn, zone, *window, *bounds).await?;
                 let stored =
                     insert_anomalies(conn, self.dialect, zone.as_str(), *bounds, &[*row]).await?;
                 new.push(stored > 0);
@@ -175,5 +133,50 @@ impl Store {
             Ok(new)
         })
         .await
+    }
+
+    /// Locks the zone's row, refusing when its checkpoint is not
+    /// `checkpoint` (another collector moved it).
+    async fn lock_at_checkpoint(
+        &self,
+        conn: &mut AnyConnection,
+        zone: &ZoneId,
+        checkpoint: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let found = lock_zone(conn, self.dialect, zone, false).await?.flatten();
+        if found != Some(checkpoint) {
+            return Err(StoreError::CheckpointMoved {
+                zone: zone.clone(),
+                expected: Some(checkpoint),
+                found,
+            });
+        }
+        Ok(())
+    }
+
+    /// Refuses `window` (stored as `bounds`) unless it was committed.
+    async fn check_billed(
+        &self,
+        conn: &mut AnyConnection,
+        zone: &ZoneId,
+        window: CollectionWindow,
+        bounds: (i64, i64),
+    ) -> Result<(), StoreError> {
+        let select = self
+            .dialect
+            .sql("SELECT end_at FROM windows WHERE zone = ? AND start_at = ?");
+        let end: Option<i64> = sqlx::query_scalar(&select)
+            .bind(zone.as_str())
+            .bind(bounds.0)
+            .fetch_optional(&mut *conn)
+            .await
+            .doing("reading the window")?;
+        if end != Some(bounds.1) {
+            return Err(StoreError::WindowNotBilled {
+                zone: zone.clone(),
+                window,
+            });
+        }
+        Ok(())
     }
 }
