@@ -218,6 +218,19 @@ fn config_errors_name_the_file_line_and_key() {
     }
 }
 
+/// [`terminate`], then what `child` wrote on its piped standard error.
+fn terminate_with_stderr(child: &mut std::process::Child) -> String {
+    terminate(child);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    stderr
+}
+
 /// Sends SIGTERM to `child` and waits for it: exit status 0 within 10 s.
 fn terminate(child: &mut std::process::Child) {
     let started = Instant::now();
@@ -465,14 +478,7 @@ fn a_background_collector_follows_appended_events_and_its_metrics_match_the_stor
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    terminate(&mut child);
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = terminate_with_stderr(&mut child);
     assert!(!stderr.contains("late-event"), "{stderr}");
 
     // Before the handover, `a`; from it to the checkpoint, `b`: 10 bytes a
@@ -591,14 +597,7 @@ fn a_setting_edited_while_running_refuses_that_zone_only() {
         figure("traffic_usage_collect_failures_total{", "z2"),
         Some(0)
     );
-    terminate(&mut child);
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = terminate_with_stderr(&mut child);
     assert!(
         stderr.contains("zone z1 was billed with granularity = \"3600\", not \"60\"")
             && stderr.contains("retried next pass")
