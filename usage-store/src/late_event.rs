@@ -9,7 +9,7 @@ use usage_model::{CollectionWindow, ZoneId};
 use crate::codec::digest_to_hex;
 use crate::error::Doing as _;
 use crate::store::lock_zone;
-use crate::window_rows::{check_window, insert_anomalies};
+use crate::window_rows::{anomaly_stored, check_window, insert_anomalies};
 use crate::{AnomalyRow, Store, StoreError};
 
 /// The kind of the anomalies stored by [`Store::record_late_event_anomalies`].
@@ -124,8 +124,11 @@ impl Store {
             for (window, bounds, row) in bounded {
                 self.check_billed(conn, zone, *window, *bounds).await?;
                 let stored =
+                    anomaly_stored(conn, self.dialect, zone.as_str(), bounds.0, row).await?;
+                if !stored {
                     insert_anomalies(conn, self.dialect, zone.as_str(), *bounds, &[*row]).await?;
-                new.push(stored > 0);
+                }
+                new.push(!stored);
             }
             tx.commit()
                 .await

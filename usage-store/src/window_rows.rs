@@ -358,16 +358,16 @@ pub(crate) async fn insert_records(
 }
 
 /// Inserts anomalies of the window `[start, end)`, skipping any whose key
-/// `(kind, event_id)` the window already holds; the number inserted.
+/// `(kind, event_id)` the window already holds.
 pub(crate) async fn insert_anomalies(
     conn: &mut AnyConnection,
     dialect: Dialect,
     zone: &str,
     (start, end): (i64, i64),
     anomalies: &[&AnomalyRow],
-) -> Result<u64, StoreError> {
+) -> Result<(), StoreError> {
     if anomalies.is_empty() {
-        return Ok(0);
+        return Ok(());
     }
     let sql = format!(
         "INSERT INTO anomalies
@@ -377,11 +377,10 @@ pub(crate) async fn insert_anomalies(
         dialect.on_conflict_do_nothing("zone, window_start, kind, event_hi, event_lo", "zone")
     );
     let sql = dialect.sql(&sql);
-    let mut stored = 0;
     for anomaly in anomalies {
         let (event_hi, event_lo) = split(anomaly.event_id);
         let other = anomaly.other_event_id.map(split);
-        stored += sqlx::query(&sql)
+        sqlx::query(&sql)
             .bind(zone)
             .bind(start)
             .bind(end)
@@ -393,10 +392,36 @@ pub(crate) async fn insert_anomalies(
             .bind(anomaly.detail.as_str())
             .execute(&mut *conn)
             .await
-            .doing("storing anomalies")?
-            .rows_affected();
+            .doing("storing anomalies")?;
     }
-    Ok(stored)
+    Ok(())
+}
+
+/// Whether the window starting at `start` already holds an anomaly with
+/// the key `(kind, event_id)` of `anomaly`. (Asked, not told by the insert:
+/// MySQL counts a duplicate key left as it was as a row affected.)
+pub(crate) async fn anomaly_stored(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    zone: &str,
+    start: i64,
+    anomaly: &AnomalyRow,
+) -> Result<bool, StoreError> {
+    let (event_hi, event_lo) = split(anomaly.event_id);
+    let sql = dialect.sql(
+        "SELECT COUNT(*) FROM anomalies
+         WHERE zone = ? AND window_start = ? AND kind = ? AND event_hi = ? AND event_lo = ?",
+    );
+    let count: i64 = sqlx::query_scalar(&sql)
+        .bind(zone)
+        .bind(start)
+        .bind(anomaly.kind.as_str())
+        .bind(event_hi)
+        .bind(event_lo)
+        .fetch_one(&mut *conn)
+        .await
+        .doing("looking for a stored anomaly")?;
+    Ok(count > 0)
 }
 
 /// Replaces the zone's settings.
