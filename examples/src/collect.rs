@@ -50,6 +50,41 @@ pub(crate) fn billing_settings(
     ]
 }
 
+/// A refused setting named also by the `collect` flag that sets it (the
+/// stored name is `run`'s config key).
+fn with_flag(error: usage_store::StoreError) -> usage_store::StoreError {
+    let usage_store::StoreError::SettingsChanged {
+        zone,
+        setting,
+        stored,
+        new,
+    } = error
+    else {
+        return error;
+    };
+    let flag = match setting.as_str() {
+        "granularity" => "--granularity",
+        "include_zones" => "--include-zones",
+        "exclude_zones" => "--exclude-zones",
+        "server_time_zone" => "--server-time-zone or --server-utc-offset",
+        "exclude_accounts" => "--exclude-account",
+        _ => {
+            return usage_store::StoreError::SettingsChanged {
+                zone,
+                setting,
+                stored,
+                new,
+            };
+        }
+    };
+    usage_store::StoreError::SettingsChanged {
+        zone,
+        setting: format!("{setting} ({flag})"),
+        stored,
+        new,
+    }
+}
+
 /// `settings` with each value that means the same as the zone's stored one
 /// written as it is stored, so that only a real change is refused (DESIGN
 /// §12): a server time zone of one constant offset however it is spelled
@@ -371,7 +406,8 @@ async fn run(
     let zone = &args.zone;
     collection
         .check_settings(args.accept_changed_settings)
-        .await?;
+        .await
+        .map_err(with_flag)?;
     // A bad restatement range is refused before anything is stored.
     if let (true, Some(from), Some(until)) = (args.restate, args.from, args.until) {
         collection.check_restate_range(from, until).await?;

@@ -15,41 +15,51 @@ use crate::support::{
 /// its new value (the story is billed hourly, for EXTERNAL, at UTC, without
 /// account 1).
 const CHANGES: [(&[&str], &str, &str, &str); 8] = [
-    (&["--granularity", "60"], "granularity", "3600", "60"),
-    (&["--granularity", "1m"], "granularity", "3600", "60"),
+    (
+        &["--granularity", "60"],
+        "granularity (--granularity)",
+        "3600",
+        "60",
+    ),
+    (
+        &["--granularity", "1m"],
+        "granularity (--granularity)",
+        "3600",
+        "60",
+    ),
     (
         &["--include-zones", "EXTERNAL,DMZ"],
-        "include_zones",
+        "include_zones (--include-zones)",
         "EXTERNAL",
         "EXTERNAL,DMZ",
     ),
     (
         &["--exclude-zones", "INTERNAL"],
-        "exclude_zones",
+        "exclude_zones (--exclude-zones)",
         "",
         "INTERNAL",
     ),
     (
         &["--server-time-zone", "Europe/Berlin"],
-        "server_time_zone",
+        "server_time_zone (--server-time-zone or --server-utc-offset)",
         "+00:00",
         "Europe/Berlin",
     ),
     (
         &["--server-utc-offset", "+01:00"],
-        "server_time_zone",
+        "server_time_zone (--server-time-zone or --server-utc-offset)",
         "+00:00",
         "+01:00",
     ),
     (
         &["--exclude-account", "acct-x"],
-        "exclude_accounts",
+        "exclude_accounts (--exclude-account)",
         "1",
         "1,acct-x",
     ),
     (
         &["--exclude-account", "acct-x,1"],
-        "exclude_accounts",
+        "exclude_accounts (--exclude-account)",
         "1",
         "1,acct-x",
     ),
@@ -121,7 +131,7 @@ fn changed_settings_are_refused_naming_the_setting_until_accepted() {
         let output = collect(&scratch, &url, db, &later);
         assert_refused(
             &output,
-            "zone zone-1 was billed with granularity = \"60\", not \"3600\"",
+            "zone zone-1 was billed with granularity (--granularity) = \"60\", not \"3600\"",
         );
         let output = collect(
             &scratch,
