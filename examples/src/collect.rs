@@ -52,37 +52,19 @@ pub(crate) fn billing_settings(
 
 /// A refused setting named also by the `collect` flag that sets it (the
 /// stored name is `run`'s config key).
-fn with_flag(error: usage_store::StoreError) -> usage_store::StoreError {
-    let usage_store::StoreError::SettingsChanged {
-        zone,
-        setting,
-        stored,
-        new,
-    } = error
-    else {
-        return error;
-    };
-    let flag = match setting.as_str() {
-        "granularity" => "--granularity",
-        "include_zones" => "--include-zones",
-        "exclude_zones" => "--exclude-zones",
-        "server_time_zone" => "--server-time-zone or --server-utc-offset",
-        "exclude_accounts" => "--exclude-account",
-        _ => {
-            return usage_store::StoreError::SettingsChanged {
-                zone,
-                setting,
-                stored,
-                new,
-            };
-        }
-    };
-    usage_store::StoreError::SettingsChanged {
-        zone,
-        setting: format!("{setting} ({flag})"),
-        stored,
-        new,
+fn with_flag(mut error: usage_store::StoreError) -> usage_store::StoreError {
+    if let usage_store::StoreError::SettingsChanged { setting, .. } = &mut error {
+        let flag = match setting.as_str() {
+            "granularity" => "--granularity",
+            "include_zones" => "--include-zones",
+            "exclude_zones" => "--exclude-zones",
+            "server_time_zone" => "--server-time-zone or --server-utc-offset",
+            "exclude_accounts" => "--exclude-account",
+            _ => return error,
+        };
+        *setting = format!("{setting} ({flag})");
     }
+    error
 }
 
 /// `settings` with each value that means the same as the zone's stored one
@@ -165,13 +147,12 @@ pub(crate) fn check_posting_store(
     db: &str,
     source: &EventsSource<'_>,
 ) -> Result<(), CliError> {
-    let zone_id = zone.as_str();
     let not_zone_id;
-    let reason = if zone_id.is_empty()
-        || !zone_id.bytes().all(|b| b.is_ascii_digit())
-        || zone_id.parse::<u64>().is_err()
-    {
-        not_zone_id = format!("the zone must be CloudStack's numeric zone id, not {zone_id:?}");
+    let reason = if usage_store::cloudstack_id(zone.as_str()).is_none() {
+        not_zone_id = format!(
+            "the zone must be CloudStack's numeric zone id, not {:?}",
+            zone.as_str()
+        );
         not_zone_id.as_str()
     } else if target.engine() != usage_store::Engine::MySql {
         "--db must be a mysql:// database on CloudStack's server"

@@ -79,12 +79,12 @@ pub(crate) fn check_posting(
         });
     }
     posting.check_database_name()?;
-    cloudstack_id("zone", zone.as_str())?;
+    require_cloudstack_id("zone", zone.as_str())?;
     for &(account, sent, received) in amounts {
         if sent == 0 && received == 0 {
             continue;
         }
-        cloudstack_id("account", account)?;
+        require_cloudstack_id("account", account)?;
         for (direction, amount) in [("bytes_sent", sent), ("bytes_received", received)] {
             if u64::try_from(amount).is_err() {
                 return Err(StoreError::TooLarge {
@@ -97,16 +97,32 @@ pub(crate) fn check_posting(
     Ok(())
 }
 
-/// A CloudStack id: decimal digits that fit in `u64`.
-fn cloudstack_id(what: &'static str, value: &str) -> Result<u64, StoreError> {
-    let not_id = || StoreError::NotCloudStackId {
+/// The number of a CloudStack id as CloudStack's `BIGINT UNSIGNED` id
+/// columns hold it (`account_id`, `data_center_id`, `host.id`): decimal
+/// digits only, fitting in `u64`. `None` for anything else: an empty text,
+/// a sign, spaces, a number past 2^64 − 1.
+///
+/// # Example
+///
+/// ```
+/// assert_eq!(usage_store::cloudstack_id("42"), Some(42));
+/// assert_eq!(usage_store::cloudstack_id("zone-1"), None);
+/// assert_eq!(usage_store::cloudstack_id("+42"), None);
+/// ```
+pub fn cloudstack_id(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// [`cloudstack_id`] of `value`, or [`StoreError::NotCloudStackId`] naming
+/// `what` it is.
+fn require_cloudstack_id(what: &'static str, value: &str) -> Result<u64, StoreError> {
+    cloudstack_id(value).ok_or_else(|| StoreError::NotCloudStackId {
         what,
         value: value.to_owned(),
-    };
-    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(not_id());
-    }
-    value.parse().map_err(|_| not_id())
+    })
 }
 
 /// Adds `(account, sent, received)` to each account's `user_statistics`
@@ -121,12 +137,12 @@ pub(crate) async fn post_usage(
     amounts: &[(&str, u128, u128)],
 ) -> Result<(), StoreError> {
     let table = posting.user_statistics();
-    let zone_id = cloudstack_id("zone", zone.as_str())?;
+    let zone_id = require_cloudstack_id("zone", zone.as_str())?;
     for &(account, sent, received) in amounts {
         if sent == 0 && received == 0 {
             continue;
         }
-        let account_id = cloudstack_id("account", account)?;
+        let account_id = require_cloudstack_id("account", account)?;
         let mut key = String::new();
         let _ = write!(
             key,

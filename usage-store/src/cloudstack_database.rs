@@ -2,7 +2,6 @@
 //! source of usage events and of the zone's registered traffic monitor.
 
 use sqlx::AnyPool;
-use usage_model::ZoneId;
 
 use crate::{Engine, OpenMode, StoreError, StoreTarget};
 
@@ -81,13 +80,4 @@ impl CloudStackDatabase {
     pub async fn close(self) {
         self.pool.close().await;
     }
-}
-
-/// A CloudStack id of `zone` (decimal digits that fit in `u64`), or `None`.
-pub(crate) fn zone_number(zone: &ZoneId) -> Option<u64> {
-    let text = zone.as_str();
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
 }

@@ -200,9 +200,10 @@ impl<'a, S: TrafficSource + Sync> Collection<'a, S> {
     ) -> (Vec<Anomaly>, Vec<&'a SkippedUsageEvent>) {
         let zone = self.zone;
         let before = |at: OffsetDateTime| first && at < window.start();
-        let anomalies = self
-            .ledger
-            .anomalies()
+        // The whole log's anomalies are looked through for the first
+        // window only.
+        let earlier: &[Anomaly] = if first { self.ledger.anomalies() } else { &[] };
+        let anomalies = earlier
             .iter()
             .filter(|a| a.event.zone == *zone && before(a.event.at))
             .chain(planned)

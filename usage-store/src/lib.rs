@@ -114,7 +114,7 @@ mod target;
 mod traffic_monitor;
 mod window_rows;
 
-pub use crate::cloudstack::CloudStackPosting;
+pub use crate::cloudstack::{CloudStackPosting, cloudstack_id};
 pub use crate::cloudstack_database::CloudStackDatabase;
 pub use crate::cloudstack_events::{
     DIRECT_ATTACHED, NOT_AN_IP_ADDRESS, SkippedUsageEvent, UsageEventOptions, UsageEventsRead,

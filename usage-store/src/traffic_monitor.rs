@@ -19,7 +19,7 @@ use std::fmt;
 use sqlx::Row as _;
 use usage_model::ZoneId;
 
-use crate::cloudstack_database::zone_number;
+use crate::cloudstack::cloudstack_id;
 use crate::error::Doing as _;
 use crate::store::{get, get_text};
 use crate::{CloudStackDatabase, StoreError};
@@ -95,7 +95,7 @@ impl CloudStackDatabase {
             zone: zone.clone(),
             hint,
         };
-        let Some(zone_id) = zone_number(zone) else {
+        let Some(zone_id) = cloudstack_id(zone.as_str()) else {
             return Err(not_registered("CloudStack zones are numeric ids"));
         };
         let hosts: Vec<String> = sqlx::query_scalar(&format!(
@@ -215,9 +215,7 @@ impl CloudStackDatabase {
             exclude_zones,
         })
     }
-}
 
-impl CloudStackDatabase {
     /// The value of CloudStack's global setting `name` (its `configuration`
     /// table; `NULL` read as empty), or `None` when it cannot be read: no
     /// such table, row or privilege. The caller then takes CloudStack's

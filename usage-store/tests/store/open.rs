@@ -533,7 +533,7 @@ async fn a_first_release_file_migrates_in_place_with_the_same_reports() {
 /// A server that is not there fails with the reason (the pool alone
 /// retried for a minute and said only that it timed out).
 #[tokio::test]
-async fn a_server_that_refuses_fails_at_once_saying_so() {
+async fn a_server_that_refuses_fails_saying_why() {
     // Nothing listens on port 1.
     for target in [
         "postgres://postgres@127.0.0.1:1/usage",
